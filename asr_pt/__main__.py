@@ -1,0 +1,3 @@
+from asr_pt.cli import main
+
+main()

@@ -1,0 +1,180 @@
+"""Qwen3-ASR models loaded once, lazily and thread-safely, and the transcripts they produce.
+
+The only loading path is `qwen_asr.Qwen3ASRModel.from_pretrained(id_or_dir)`: the real 1.7B models in production,
+the tiny checkpoint of `asr_pt.tiny_model` in tests.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr_pt.audio import SAMPLE_RATE
+
+FINETUNED_MODEL = "yuriyvnv/Qwen3-ASR-1.7B-PT"
+BASE_MODEL = "Qwen/Qwen3-ASR-1.7B"
+DEFAULT_LANGUAGE = "Portuguese"
+AUTO_LANGUAGE = "auto"
+# qwen-asr's generate() stops on <|im_end|> and <|endoftext|>; a row without either ran out of max_new_tokens.
+EOS_TOKEN_IDS = (151645, 151643)
+
+
+def supported_languages() -> list[str]:
+    """The languages qwen-asr can be forced to, in its own spelling."""
+    from qwen_asr.inference.utils import SUPPORTED_LANGUAGES
+
+    return list(SUPPORTED_LANGUAGES)
+
+
+class ModelLoadError(RuntimeError):
+    """A model that cannot be loaded, with a message that names it and the cause."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str  # detected, or the forced one; "" when the model heard no speech
+    seconds: float  # wall time spent transcribing (a batch's time is shared in proportion to audio length)
+    audio_seconds: float
+    truncated: bool  # generation hit max_new_tokens: the text is probably cut short
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: seconds of compute per second of audio (below 1 is faster than real time)."""
+        return self.seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> torch.dtype:
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def _explain_load_failure(model_id: str, error: Exception) -> str:
+    looks_like_folder = model_id.startswith((".", "/", "~")) or model_id.count("/") != 1  # hub ids are owner/name
+    if looks_like_folder and not Path(model_id).expanduser().exists():
+        cause = f"there is no folder {model_id}"
+    elif os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in str(error).lower() or "offline" in str(error).lower():
+        cause = "it is not in the local cache and the Hugging Face Hub cannot be reached (offline)"
+    else:
+        cause = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    return (
+        f"Could not load model '{model_id}': {cause}. Give a local folder that holds a Qwen3-ASR checkpoint instead, "
+        "or build a tiny random one to try things out with `python -m asr_pt tiny-model DIR`."
+    )
+
+
+class ASRModel:
+    """One Qwen3-ASR model, loaded on first use and shared by every thread of the app.
+
+    Generation runs under a lock: one batch at a time per model, which is what a single GPU does anyway and keeps
+    concurrent requests from interleaving inside `generate`.
+    """
+
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        device: str | None = None,
+        dtype: torch.dtype | str | None = None,
+        max_new_tokens: int = 512,
+        max_batch_size: int = 32,
+    ):
+        self.model_id = model_id
+        self.device = device or default_device()
+        self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or default_dtype(self.device))
+        self.max_new_tokens = max_new_tokens
+        self.max_batch_size = max_batch_size
+        self._model = None
+        self._load_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
+        self._finished_rows: list[bool] = []
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self):
+        """Load the checkpoint once; later calls return the same `Qwen3ASRModel`."""
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._from_pretrained()
+        return self._model
+
+    def _from_pretrained(self):
+        from qwen_asr import Qwen3ASRModel
+
+        try:
+            model = Qwen3ASRModel.from_pretrained(
+                self.model_id,
+                dtype=self.dtype,
+                device_map=self.device,
+                max_inference_batch_size=self.max_batch_size,
+                max_new_tokens=self.max_new_tokens,
+            )
+        except Exception as error:  # transformers raises OSError, ValueError, HFValidationError... for one cause
+            raise ModelLoadError(_explain_load_failure(self.model_id, error)) from error
+        model.model.eval()
+        self._watch_generation(model.model)
+        return model
+
+    def _watch_generation(self, network) -> None:
+        """Record, per generated row, whether it ended on an EOS token: qwen-asr drops that fact."""
+        generate = network.generate
+
+        def generate_and_record(*args, **kwargs):
+            result = generate(*args, **kwargs)
+            prompt_length = kwargs["input_ids"].shape[1] if "input_ids" in kwargs else args[0].shape[1]
+            new_tokens = result.sequences[:, prompt_length:]
+            ended = torch.isin(new_tokens, torch.tensor(EOS_TOKEN_IDS, device=new_tokens.device)).any(dim=1)
+            self._finished_rows.extend(ended.tolist())
+            return result
+
+        network.generate = generate_and_record
+
+    def transcribe(self, audio: np.ndarray, language: str | None = DEFAULT_LANGUAGE, context: str = "") -> Transcript:
+        """Transcribe one 16 kHz mono clip (as `asr_pt.audio.load_audio` returns it)."""
+        return self.transcribe_batch([audio], language=language, context=context)[0]
+
+    def transcribe_batch(
+        self, audios: Sequence[np.ndarray], language: str | None = DEFAULT_LANGUAGE, context: str = ""
+    ) -> list[Transcript]:
+        """Transcribe 16 kHz mono clips in batches of `max_batch_size`; `language` None or "auto" detects it."""
+        from qwen_asr.inference.utils import MAX_ASR_INPUT_SECONDS, split_audio_into_chunks
+
+        if not audios:
+            return []
+        forced = None if language in (None, "", AUTO_LANGUAGE) else language
+        model = self.load()
+        with self._generate_lock:
+            self._finished_rows = []
+            start = time.perf_counter()
+            results = model.transcribe([(a, SAMPLE_RATE) for a in audios], context=context, language=forced)
+            elapsed = time.perf_counter() - start
+            finished = iter(self._finished_rows)
+        durations = [len(a) / SAMPLE_RATE for a in audios]
+        total = sum(durations)
+        transcripts = []
+        for audio, audio_seconds, result in zip(audios, durations, results):
+            chunks = len(split_audio_into_chunks(audio, SAMPLE_RATE, MAX_ASR_INPUT_SECONDS))
+            truncated = not all([next(finished, True) for _ in range(chunks)])
+            transcripts.append(
+                Transcript(
+                    text=result.text.strip(),
+                    language=result.language,
+                    seconds=elapsed * audio_seconds / total,
+                    audio_seconds=audio_seconds,
+                    truncated=truncated,
+                )
+            )
+        return transcripts

@@ -1,0 +1,76 @@
+import threading
+
+import pytest
+
+from asr_pt.audio import load_audio
+from asr_pt.models import ASRModel, ModelLoadError, supported_languages
+
+
+def test_loads_lazily_once_and_transcribes_portuguese(tiny_model_dir, speech_clips):
+    model = ASRModel(str(tiny_model_dir), max_new_tokens=16)
+    assert not model.loaded and model.device == "cpu" and str(model.dtype) == "torch.float32"
+    audio = load_audio(speech_clips[0][0])
+    transcript = model.transcribe(audio)
+    assert model.loaded
+    assert transcript.language == "Portuguese"
+    assert transcript.audio_seconds == pytest.approx(len(audio) / 16000)
+    assert transcript.seconds > 0 and transcript.rtf == pytest.approx(transcript.seconds / transcript.audio_seconds)
+
+
+def test_concurrent_first_use_loads_one_model(tiny_model_dir, speech_clips):
+    model = ASRModel(str(tiny_model_dir), max_new_tokens=4)
+    audio = load_audio(speech_clips[0][0])
+    loaded, texts = [], []
+
+    def use():
+        loaded.append(model.load())
+        texts.append(model.transcribe(audio).text)
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(m) for m in loaded}) == 1
+    assert len(set(texts)) == 1  # greedy decoding of one clip gives one answer, whatever the interleaving
+
+
+def test_batch_matches_one_by_one_and_keeps_order(tiny_model_dir, speech_clips):
+    model = ASRModel(str(tiny_model_dir), max_new_tokens=8)
+    audios = [load_audio(path) for path, _ in speech_clips[:4]]
+    batch = model.transcribe_batch(audios, language="Portuguese")
+    assert [t.audio_seconds for t in batch] == pytest.approx([len(a) / 16000 for a in audios])
+    single = [model.transcribe(a).text for a in audios]
+    assert [t.text for t in batch] == single
+
+
+def test_truncation_is_reported_when_generation_hits_the_token_limit(tiny_model_dir, speech_clips):
+    """A random model rarely emits EOS within one token; with a huge limit it stops (or is cut) for real."""
+    audio = load_audio(speech_clips[0][0])
+    assert ASRModel(str(tiny_model_dir), max_new_tokens=1).transcribe(audio).truncated
+    generous = ASRModel(str(tiny_model_dir), max_new_tokens=64)
+    result = generous.transcribe(audio)
+    rows = generous._finished_rows
+    assert result.truncated == (not rows[0])
+
+
+def test_automatic_language_detection_and_context(tiny_model_dir, speech_clips):
+    model = ASRModel(str(tiny_model_dir), max_new_tokens=8)
+    audio = load_audio(speech_clips[0][0])
+    transcript = model.transcribe(audio, language="auto", context="gato, sofá")
+    assert isinstance(transcript.language, str)  # a random model names no language; parsing must not fail
+    assert "Portuguese" in supported_languages()
+
+
+@pytest.mark.parametrize(
+    "model_id, words",
+    [
+        ("/no/such/folder", ["/no/such/folder", "no folder"]),
+        ("Qwen/Qwen3-ASR-1.7B", ["Qwen/Qwen3-ASR-1.7B", "offline", "tiny-model"]),
+    ],
+)
+def test_a_model_that_cannot_load_says_which_and_why(model_id, words):
+    with pytest.raises(ModelLoadError) as error:
+        ASRModel(model_id).load()
+    for word in words:
+        assert word in str(error.value)
