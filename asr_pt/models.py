@@ -165,7 +165,7 @@ class ASRModel:
         durations = [len(a) / SAMPLE_RATE for a in audios]
         total = sum(durations)
         transcripts = []
-        for audio, audio_seconds, result in zip(audios, durations, results):
+        for audio, audio_seconds, result in zip(audios, durations, results, strict=True):
             chunks = len(split_audio_into_chunks(audio, SAMPLE_RATE, MAX_ASR_INPUT_SECONDS))
             truncated = not all([next(finished, True) for _ in range(chunks)])
             transcripts.append(
