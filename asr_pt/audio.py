@@ -1,0 +1,151 @@
+"""Turning the audio people and datasets give us into what Qwen3-ASR expects: 16 kHz mono float32 in [-1, 1]."""
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE = 16000
+MIN_SECONDS = 0.5  # qwen-asr fails on shorter clips, so they are padded
+MAX_SECONDS = float(os.environ.get("ASR_PT_MAX_AUDIO_SECONDS", 1200))  # qwen-asr's limit is 20 minutes
+SILENCE_PEAK = 1e-4  # below this there is nothing to transcribe
+
+AudioSource = str | Path | bytes | tuple[int, np.ndarray] | tuple[np.ndarray, int]
+
+
+class AudioError(ValueError):
+    """Audio that cannot be transcribed; the message is written for the person who supplied it."""
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """Samples ready for the model, with what was done to get them, so a demo can tell the user."""
+
+    samples: np.ndarray
+    original_sample_rate: int
+    channels: int
+    notes: list[str]
+
+
+def load_audio(source: AudioSource, *, max_seconds: float | None = MAX_SECONDS) -> np.ndarray:
+    """16 kHz mono float32 samples in [-1, 1]; see `read_audio`."""
+    return read_audio(source, max_seconds=max_seconds).samples
+
+
+def read_audio(source: AudioSource, *, max_seconds: float | None = MAX_SECONDS) -> Audio:
+    """Reads a file path, encoded bytes (WAV, FLAC, OGG or MP3) or a samples/rate pair in either order.
+
+    Gradio gives `(sample_rate, samples)` and qwen-asr takes `(samples, sample_rate)`; the integer is the rate.
+    Integer samples are scaled by their type's full range (int16 by 32768), not by their peak, so quiet speech stays
+    quiet. Float samples beyond [-1, 1] cannot be told from a mis-scaled int array, so they are divided by their peak.
+    Clips shorter than MIN_SECONDS are padded with silence. Raises AudioError for anything that cannot be used,
+    including audio longer than `max_seconds` (None for no limit).
+    """
+    samples, sample_rate = _decode(source, max_seconds)
+    return _conform(samples, sample_rate, max_seconds)
+
+
+def duration(samples: np.ndarray) -> float:
+    """Seconds of 16 kHz samples."""
+    return len(samples) / SAMPLE_RATE
+
+
+def write_wav(path: str | Path, samples: np.ndarray) -> None:
+    """Saves 16 kHz samples as 16-bit PCM WAV, which every tool reads and which is half the size of float."""
+    sf.write(path, samples, SAMPLE_RATE, subtype="PCM_16")
+
+
+def _decode(source: AudioSource, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise AudioError(f"audio file not found: {path}")
+        if path.stat().st_size == 0:
+            raise AudioError(f"audio file {path.name} is empty (0 bytes)")
+        return _read_encoded(path, path.name, max_seconds)
+    if isinstance(source, bytes):
+        if not source:
+            raise AudioError("the audio data is empty (0 bytes)")
+        return _read_encoded(io.BytesIO(source), "the audio data", max_seconds)
+    if isinstance(source, tuple | list) and len(source) == 2:
+        first, second = source
+        if _is_sample_rate(first) and isinstance(second, np.ndarray):
+            return second, int(first)
+        if isinstance(first, np.ndarray) and _is_sample_rate(second):
+            return first, int(second)
+    raise AudioError(
+        f"unsupported audio input ({type(source).__name__}): expected a file path, bytes, "
+        "or a pair of a numpy array and an integer sample rate"
+    )
+
+
+def _is_sample_rate(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _read_encoded(file: Path | io.BytesIO, name: str, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    try:
+        with sf.SoundFile(file) as sound:
+            _check_length(sound.frames, sound.samplerate, max_seconds)  # before decoding hours of audio
+            return sound.read(dtype="float32", always_2d=True), sound.samplerate
+    except sf.SoundFileError as error:
+        reason = getattr(error, "error_string", str(error))
+        raise AudioError(f"{name} is not readable audio (WAV, FLAC, OGG or MP3) or is corrupt: {reason}") from error
+
+
+def _check_length(frames: int, sample_rate: int, max_seconds: float | None) -> None:
+    if max_seconds is not None and frames / sample_rate > max_seconds:
+        raise AudioError(f"the audio is too long: {frames / sample_rate:.1f} s, the limit is {max_seconds:g} s")
+
+
+def _conform(samples: np.ndarray, sample_rate: int, max_seconds: float | None) -> Audio:
+    if sample_rate <= 0:
+        raise AudioError(f"invalid sample rate: {sample_rate} Hz")
+    if samples.ndim not in (1, 2):
+        raise AudioError(f"audio samples must be (samples,) or (samples, channels), not shape {samples.shape}")
+    if samples.size == 0:
+        raise AudioError("the audio contains no samples")
+    if samples.ndim == 2 and samples.shape[0] < samples.shape[1]:
+        samples = samples.T  # (channels, samples), as librosa lays it out: audio has more samples than channels
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    _check_length(len(samples), sample_rate, max_seconds)
+
+    samples = _to_float(samples)
+    if not np.isfinite(samples).all():
+        raise AudioError("the audio contains NaN or infinite samples")
+    notes = []
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+        if channels > 1:
+            notes.append(f"down-mixed from {channels} channels to mono")
+    peak = float(np.abs(samples).max())
+    if peak < SILENCE_PEAK:
+        raise AudioError("the audio is silent: it has no signal to transcribe")
+    if peak > 1:
+        samples = samples / peak
+        notes.append(f"scaled down: float samples peaked at {peak:g}, outside [-1, 1]")
+    if sample_rate != SAMPLE_RATE:
+        samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=SAMPLE_RATE)
+        notes.append(f"resampled from {sample_rate} Hz to {SAMPLE_RATE} Hz")
+    samples = np.clip(samples, -1.0, 1.0)  # resampling can overshoot full scale slightly
+    min_samples = round(MIN_SECONDS * SAMPLE_RATE)
+    if len(samples) < min_samples:
+        notes.append(f"padded with silence from {duration(samples):.2f} s to {MIN_SECONDS:g} s")
+        samples = np.pad(samples, (0, min_samples - len(samples)))
+    return Audio(np.ascontiguousarray(samples, dtype=np.float32), sample_rate, channels, notes)
+
+
+def _to_float(samples: np.ndarray) -> np.ndarray:
+    """Integer PCM scaled by its type's full range, so int16 16384 becomes 0.5 whatever the clip's peak."""
+    if np.issubdtype(samples.dtype, np.signedinteger):
+        return samples.astype(np.float32) / -float(np.iinfo(samples.dtype).min)
+    if np.issubdtype(samples.dtype, np.unsignedinteger):
+        middle = (float(np.iinfo(samples.dtype).max) + 1) / 2
+        return (samples.astype(np.float32) - middle) / middle
+    if np.issubdtype(samples.dtype, np.floating):
+        return samples.astype(np.float32, copy=False)
+    raise AudioError(f"unsupported sample type {samples.dtype}: expected integer PCM or floating point")

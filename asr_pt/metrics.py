@@ -1,0 +1,82 @@
+"""Word and character error rates under the two protocols we report, and word alignments for diff views."""
+
+import unicodedata
+from dataclasses import dataclass
+
+import jiwer
+
+from .text import normalize, written_form
+
+PROTOCOLS = ("written", "normalized")
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Error rates in percent; above 100 when the hypothesis inserts more words than the reference has."""
+
+    wer: float
+    cer: float
+
+
+def prepare(reference: str | None, hypothesis: str | None, protocol: str = "written") -> tuple[str, str]:
+    """The reference and hypothesis as the protocol compares them.
+
+    "written" is the model card's protocol: references in their written form, hypotheses as the model wrote them, so
+    case and punctuation count (both are composed to NFC, so an accent typed as a combining mark is not an error).
+    "normalized" puts both through the leaderboard normaliser, so only words count.
+    """
+    if protocol == "written":
+        hypothesis = (hypothesis or "").strip()
+        return unicodedata.normalize("NFC", written_form(reference)), unicodedata.normalize("NFC", hypothesis)
+    if protocol == "normalized":
+        return normalize(reference), normalize(hypothesis)
+    raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+
+
+def score(references: list[str], hypotheses: list[str], protocol: str = "written") -> Scores:
+    """Corpus-level scores: all errors over all reference words (or characters), not a mean of per-utterance rates.
+
+    A reference that is empty after preparation adds no words to the denominator, but whatever the hypothesis says
+    for it still counts as insertions, so hallucinations on silent clips are not hidden.
+    """
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    if not references:
+        raise ValueError("nothing to score: no references")
+    pairs = [prepare(*pair, protocol) for pair in zip(references, hypotheses, strict=True)]
+    prepared_references = [reference for reference, _ in pairs]
+    prepared_hypotheses = [hypothesis for _, hypothesis in pairs]
+    return Scores(
+        wer=100.0 * jiwer.wer(prepared_references, prepared_hypotheses),
+        cer=100.0 * jiwer.cer(prepared_references, prepared_hypotheses),
+    )
+
+
+def score_pair(reference: str, hypothesis: str, protocol: str = "written") -> Scores:
+    """Scores of one utterance. An empty reference scores 0 against an empty hypothesis, else 100 per inserted word
+    (and per inserted character for CER), since jiwer divides by at least one."""
+    return score([reference], [hypothesis], protocol)
+
+
+def align_words(reference: str, hypothesis: str) -> list[tuple[str, str | None]]:
+    """The word-by-word difference between two texts as `(text, tag)` pairs for `gradio.HighlightedText`.
+
+    Tags are None for matching words, "substitution" (shown as "reference→hypothesis" so the reader sees both),
+    "insertion" for words only in the hypothesis and "deletion" for words only in the reference. Words are split on
+    whitespace and compared as they are; normalise first if case and punctuation should not count.
+    """
+    alignment = jiwer.process_words(reference, hypothesis)
+    reference_words, hypothesis_words = alignment.references[0], alignment.hypotheses[0]
+    pairs: list[tuple[str, str | None]] = []
+    for chunk in alignment.alignments[0]:
+        removed = reference_words[chunk.ref_start_idx : chunk.ref_end_idx]
+        added = hypothesis_words[chunk.hyp_start_idx : chunk.hyp_end_idx]
+        if chunk.type == "equal":
+            pairs += [(word, None) for word in added]
+        elif chunk.type == "substitute":
+            pairs += [(f"{old}→{new}", "substitution") for old, new in zip(removed, added, strict=True)]
+        elif chunk.type == "insert":
+            pairs += [(word, "insertion") for word in added]
+        else:
+            pairs += [(word, "deletion") for word in removed]
+    return pairs
