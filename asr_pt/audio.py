@@ -1,5 +1,6 @@
 """Turning the audio people and datasets give us into what Qwen3-ASR expects: 16 kHz mono float32 in [-1, 1]."""
 
+import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -54,9 +55,19 @@ def duration(samples: np.ndarray) -> float:
     return len(samples) / SAMPLE_RATE
 
 
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """int16 samples scaled by 32768, the inverse of how soundfile reads them, so a round trip is exact."""
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+
+
 def write_wav(path: str | Path, samples: np.ndarray) -> None:
     """Saves 16 kHz samples as 16-bit PCM WAV, which every tool reads and which is half the size of float."""
-    sf.write(path, samples, SAMPLE_RATE, subtype="PCM_16")
+    sf.write(path, to_pcm16(samples), SAMPLE_RATE, subtype="PCM_16")
+
+
+def content_hash(samples: np.ndarray) -> str:
+    """The same clip gives the same hash whichever file or format it came from, once decoded to 16 kHz."""
+    return hashlib.sha256(to_pcm16(samples).tobytes()).hexdigest()
 
 
 def _decode(source: AudioSource, max_seconds: float | None) -> tuple[np.ndarray, int]:

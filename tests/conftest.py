@@ -32,3 +32,55 @@ def speech_clips(tmp_path_factory) -> list[tuple[Path, str]]:
     """Eight Portuguese sentences spoken by espeak-ng: (16 kHz WAV path, sentence)."""
     folder = tmp_path_factory.mktemp("speech")
     return [(speak(sentence, folder / f"clip{i:02d}.wav"), sentence) for i, sentence in enumerate(SENTENCES[:8])]
+
+
+@pytest.fixture(scope="session")
+def audiofolder_corpus(tmp_path_factory, speech_clips) -> Path:
+    """The clips in the Hugging Face audiofolder layout, with a metadata.csv."""
+    import csv
+    import shutil
+
+    folder = tmp_path_factory.mktemp("audiofolder")
+    with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file_name", "sentence"])
+        for path, sentence in speech_clips:
+            shutil.copy(path, folder / path.name)
+            writer.writerow([path.name, sentence])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def common_voice_corpus(tmp_path_factory, speech_clips) -> Path:
+    """The clips as a Common Voice release folder: MP3s in clips/, test.tsv and train.tsv (half each)."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("cv-corpus") / "pt"
+    (folder / "clips").mkdir(parents=True)
+    header = "client_id\tpath\tsentence\tup_votes\tdown_votes\tage\tgender\taccents\tlocale\tsegment\n"
+    tables = {"test": header, "train": header}
+    for i, (path, sentence) in enumerate(speech_clips):
+        name = f"common_voice_pt_{1000 + i}.mp3"
+        subprocess.run(["sox", str(path), "-C", "64", str(folder / "clips" / name)], check=True)
+        tables["test" if i % 2 == 0 else "train"] += f"c{i}\t{name}\t{sentence}\t2\t0\t\t\t\tpt\t\n"
+    for split, table in tables.items():
+        (folder / f"{split}.tsv").write_text(table, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def parquet_corpus(tmp_path_factory, speech_clips) -> Path:
+    """The clips as a dataset repository of parquet files, the way the Hub serves them (data/test-*.parquet)."""
+    from datasets import Audio, Dataset, Features, Value
+
+    folder = tmp_path_factory.mktemp("hub-dataset")
+    (folder / "data").mkdir()
+    features = Features({"audio": {"bytes": Value("binary"), "path": Value("string")}, "sentence": Value("string")})
+    rows = {
+        "audio": [{"bytes": path.read_bytes(), "path": path.name} for path, _ in speech_clips],
+        "sentence": [sentence for _, sentence in speech_clips],
+    }
+    dataset = Dataset.from_dict(rows, features=features).cast_column("audio", Audio(sampling_rate=16000, decode=False))
+    dataset.to_parquet(str(folder / "data" / "test-00000-of-00001.parquet"))
+    dataset.save_to_disk(str(folder / "saved"))
+    return folder

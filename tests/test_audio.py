@@ -222,3 +222,16 @@ def test_write_wav_saves_16_bit_16_khz_that_reads_back(tmp_path):
     info = sf.info(path)
     assert (info.samplerate, info.channels, info.subtype) == (SAMPLE_RATE, 1, "PCM_16")
     assert load_audio(path) == pytest.approx(sine(), abs=1 / 32768)
+
+
+def test_content_hash_survives_a_wav_round_trip_and_tells_clips_apart(tmp_path):
+    from asr_pt.audio import content_hash, write_wav
+
+    rng = np.random.default_rng(0)
+    samples = (rng.standard_normal(16000) * 0.2).clip(-1, 1).astype(np.float32)
+    write_wav(tmp_path / "a.wav", samples)
+    again = load_audio(tmp_path / "a.wav")
+    assert content_hash(again) == content_hash(samples)
+    write_wav(tmp_path / "b.wav", again)
+    assert (tmp_path / "b.wav").read_bytes() == (tmp_path / "a.wav").read_bytes()
+    assert content_hash(samples * 0.5) != content_hash(samples)

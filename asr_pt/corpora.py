@@ -1,0 +1,162 @@
+"""Speech corpora named by a SPEC string, read the same way by import, eval and train.
+
+A SPEC is `[NAME=]SOURCE[?key=value&...]`, SOURCE being one of
+- a folder in the Hugging Face audiofolder layout: `metadata.csv` or `metadata.jsonl` with `file_name` and a
+  `sentence`, `text` or `transcription` column;
+- a Common Voice release folder: `<split>.tsv` beside `clips/` (`?split=test` by default);
+- a folder written by `datasets.Dataset.save_to_disk`;
+- anything `datasets.load_dataset` reads: a Hub dataset id or a local folder of parquet files, with `?config=` and
+  `?split=` (e.g. `mozilla-foundation/common_voice_17_0?config=pt&split=test`).
+Audio is never decoded here (`Audio(decode=False)`): `asr_pt.audio.load_audio` decodes with soundfile, so no
+torchcodec or FFmpeg is needed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+TEXT_COLUMNS = ("sentence", "text", "transcription", "normalized_text")
+ID_COLUMNS = ("id", "path", "file_name", "client_id")
+DEFAULT_SPLIT = "test"
+
+
+class CorpusError(ValueError):
+    """A SPEC that names nothing readable, with what was expected."""
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str  # the clip id within its corpus (Common Voice's `path`, audiofolder's `file_name`, ...)
+    audio: str | bytes  # a file path or encoded bytes, for `asr_pt.audio.load_audio`
+    text: str  # the reference exactly as the corpus gives it
+    corpus: str  # the SPEC's name
+    split: str | None
+
+    @property
+    def is_test(self) -> bool:
+        """Test-split clips must never be trained on."""
+        return (self.split or "").lower().startswith("test")
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    source: str
+    options: dict[str, str]
+
+    @property
+    def split(self) -> str | None:
+        return self.options.get("split")
+
+
+def parse_spec(spec: str) -> Spec:
+    """`[NAME=]SOURCE[?key=value&...]`; the name defaults to the source's last path part (and split)."""
+    head, _, query = spec.partition("?")
+    name, _, source = head.rpartition("=")
+    options = dict(parse_qsl(query))
+    if not source:
+        raise CorpusError(f"dataset SPEC {spec!r} names no source")
+    if not name:
+        name = Path(source.rstrip("/")).name + (f"-{options['split']}" if "split" in options else "")
+    return Spec(name=name, source=source, options=options)
+
+
+def _first_column(columns: list[str] | tuple[str, ...], wanted: tuple[str, ...], where: str) -> str:
+    for column in wanted:
+        if column in columns:
+            return column
+    raise CorpusError(f"{where} has none of the columns {', '.join(wanted)} (it has {', '.join(columns)})")
+
+
+def _read_audiofolder(folder: Path, spec: Spec) -> Iterator[Example]:
+    if (folder / "metadata.jsonl").exists():
+        with open(folder / "metadata.jsonl", encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    else:
+        with open(folder / "metadata.csv", encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    text = _first_column(list(rows[0]), TEXT_COLUMNS, f"{folder}/metadata")
+    for row in rows:
+        yield Example(row["file_name"], str(folder / row["file_name"]), row[text] or "", spec.name, spec.split)
+
+
+def _read_common_voice(folder: Path, spec: Spec) -> Iterator[Example]:
+    split = spec.split or DEFAULT_SPLIT
+    table = folder / f"{split}.tsv"
+    if not table.exists():
+        found = ", ".join(sorted(p.stem for p in folder.glob("*.tsv")))
+        raise CorpusError(f"Common Voice folder {folder} has no {split}.tsv (it has: {found})")
+    with open(table, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            yield Example(row["path"], str(folder / "clips" / row["path"]), row["sentence"] or "", spec.name, split)
+
+
+def _read_hf_dataset(dataset, spec: Spec, split: str | None) -> Iterator[Example]:
+    from datasets import Audio
+
+    audio_column = next((c for c, f in dataset.features.items() if isinstance(f, Audio)), None)
+    if audio_column is None:
+        raise CorpusError(f"dataset {spec.source} has no Audio column")
+    dataset = dataset.cast_column(audio_column, Audio(decode=False))
+    text = _first_column(dataset.column_names, TEXT_COLUMNS, f"dataset {spec.source}")
+    id_column = next((c for c in ID_COLUMNS if c in dataset.column_names), None)
+    for index, row in enumerate(dataset):
+        audio = row[audio_column]
+        clip_id = str(row[id_column]) if id_column else (audio.get("path") or str(index))
+        yield Example(clip_id, audio["bytes"] or audio["path"], row[text] or "", spec.name, split)
+
+
+def _read_saved_to_disk(folder: Path, spec: Spec) -> Iterator[Example]:
+    from datasets import DatasetDict, load_from_disk
+
+    dataset = load_from_disk(str(folder))
+    split = spec.split
+    if isinstance(dataset, DatasetDict):
+        split = split or DEFAULT_SPLIT
+        if split not in dataset:
+            raise CorpusError(f"{folder} has no split {split!r} (it has: {', '.join(dataset)})")
+        dataset = dataset[split]
+    yield from _read_hf_dataset(dataset, spec, split)
+
+
+def _read_load_dataset(spec: Spec) -> Iterator[Example]:
+    from datasets import load_dataset
+
+    split = spec.split or DEFAULT_SPLIT
+    try:
+        dataset = load_dataset(spec.source, spec.options.get("config"), split=split)
+    except Exception as error:  # datasets raises many kinds for "cannot find it"; all mean the same here
+        raise CorpusError(f"could not load dataset {spec.source!r} (split {split}): {error}") from error
+    yield from _read_hf_dataset(dataset, spec, split)
+
+
+# Readers for other schemes register here (the review store adds `store:`).
+SCHEMES: dict[str, Callable[[Spec], Iterator[Example]]] = {}
+
+
+def read_examples(spec: str | Spec, limit: int | None = None) -> Iterator[Example]:
+    """Every example of the corpus a SPEC names, in the corpus's order, at most `limit`."""
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    scheme = spec.source.split(":", 1)[0]
+    folder = Path(spec.source).expanduser()
+    if scheme in SCHEMES:
+        examples = SCHEMES[scheme](spec)
+    elif (folder / "metadata.csv").exists() or (folder / "metadata.jsonl").exists():
+        examples = _read_audiofolder(folder, spec)
+    elif (folder / "clips").is_dir() and any(folder.glob("*.tsv")):
+        examples = _read_common_voice(folder, spec)
+    elif (folder / "dataset_info.json").exists() or (folder / "dataset_dict.json").exists():
+        examples = _read_saved_to_disk(folder, spec)
+    else:
+        examples = _read_load_dataset(spec)
+    for count, example in enumerate(examples):
+        if limit is not None and count >= limit:
+            return
+        yield example
