@@ -110,7 +110,9 @@ def _read_hf_dataset(dataset, spec: Spec, split: str | None) -> Iterator[Example
     for index, row in enumerate(dataset):
         audio = row[audio_column]
         clip_id = str(row[id_column]) if id_column else (audio.get("path") or str(index))
-        yield Example(clip_id, audio["bytes"] or audio["path"], row[text] or "", spec.name, split)
+        # An export of the review store keeps each clip's original split, so test clips stay marked as test.
+        row_split = row.get("source_split") or split
+        yield Example(clip_id, audio["bytes"] or audio["path"], row[text] or "", spec.name, row_split)
 
 
 def _read_saved_to_disk(folder: Path, spec: Spec) -> Iterator[Example]:
