@@ -96,7 +96,7 @@ class Models:
         return all(model.loaded or side in self.errors for side, model in self.by_side.items())
 
 
-def explain_load_failure(side: str, error: Exception) -> str:
+def explain_load_failure(side: str, error: Exception | str) -> str:
     return f"{error} To use a checkpoint folder, start the app with {MODEL_ENV[side]}=/path/to/folder."
 
 
@@ -150,10 +150,10 @@ def seconds_words(seconds: float) -> str:
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
-def run_markdown(run: dict) -> str:
+def run_markdown(side: str, run: dict) -> str:
     """One model's details under its transcript: language, time, real-time factor and warnings."""
     if run["error"]:
-        return f"⚠️ {run['error']}"
+        return f"⚠️ {explain_load_failure(side, run['error'])}"
     transcript = run["transcript"]
     lines = [
         f"Language **{transcript['language'] or 'none detected'}** · time **{transcript['seconds']:.2f} s** · "
@@ -162,18 +162,21 @@ def run_markdown(run: dict) -> str:
     return "\n\n".join(lines + [f"⚠️ {warning}" for warning in run["warnings"]])
 
 
-def score_rows(result: dict) -> list[list]:
-    rows = []
+def scores_markdown(result: dict) -> str:
+    """The error rates as a table: one row per pair of texts, WER and CER in both protocols."""
+    rows = [
+        "| | WER % written | CER % written | WER % normalised | CER % normalised |",
+        "| :-- | --: | --: | --: | --: |",
+    ]
     for (hypothesis, reference), pair in zip(PAIRS, PAIR_NAMES, strict=True):
         if pair in result["scores"]:
             scores = result["scores"][pair]
-            label = f"{TITLES[hypothesis]} vs {TITLES[reference].lower()}"
-            rows.append([label] + [round(scores[p][m], 1) for p in PROTOCOLS for m in ("wer", "cer")])
-    return rows
+            cells = [f"{scores[protocol][rate]:.1f}" for protocol in PROTOCOLS for rate in ("wer", "cer")]
+            rows.append(f"| {TITLES[hypothesis]} vs {TITLES[reference].lower()} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 PAIR_NAMES = [pair_name(hypothesis, reference) for hypothesis, reference in PAIRS]
-SCORE_HEADERS = ["", "WER % (written)", "CER % (written)", "WER % (normalised)", "CER % (normalised)"]
 
 
 def show(result: dict, models: Models) -> tuple:
@@ -188,10 +191,10 @@ def show(result: dict, models: Models) -> tuple:
     return (
         audio_line,
         texts[0],
-        run_markdown(runs[FINETUNED]),
+        run_markdown(FINETUNED, runs[FINETUNED]),
         texts[1],
-        run_markdown(runs[BASE]),
-        score_rows(result),
+        run_markdown(BASE, runs[BASE]),
+        scores_markdown(result),
         *diffs,
         status_markdown(models),
     )
@@ -200,13 +203,15 @@ def show(result: dict, models: Models) -> tuple:
 def absent_diff(pair: str, result: dict) -> list[tuple[str, None]]:
     """Why a diff is empty. (The diffs stay visible: gradio 6.17 hangs the browser when several HighlightedText
     components are shown after starting hidden.)"""
-    if pair not in result["diffs"]:
-        return [("needs a reference transcript and both models" if REFERENCE in pair else "needs both models", None)]
-    return [("both texts are empty once normalised", None)]
+    if pair in result["diffs"]:
+        return [("both texts are empty once normalised", None)]
+    if pair.endswith(REFERENCE) and not result["reference"]:
+        return [("type a reference transcript to compare with it", None)]
+    return [("a model could not be loaded", None)]
 
 
 def read_examples() -> list[list[str]]:
-    """The clips in examples/ with their sentences as references (made by scripts/make_examples.py)."""
+    """The clips in examples/ with their sentences as references (made by `python -m scripts.make_examples`)."""
     with open(EXAMPLES_DIR / "metadata.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return [[str(EXAMPLES_DIR / row["file_name"]), DEFAULT_LANGUAGE, "", row["sentence"]] for row in rows]
@@ -263,13 +268,8 @@ def transcribe_tab(models: Models, status: gr.Markdown, max_seconds: float) -> T
                     elem_id=f"{side}-text",
                 )
                 outputs += [text, gr.Markdown(elem_id=f"{side}-info")]
-    scores = gr.Dataframe(
-        headers=SCORE_HEADERS,
-        datatype=["str", "number", "number", "number", "number"],
-        label="Word and character error rates",
-        interactive=False,
-        elem_id="scores",
-    )
+    gr.Markdown("### Word and character error rates")
+    scores = gr.Markdown("Transcribe a clip to see how far apart the models are.", elem_id="scores")
     gr.Markdown(
         "*Written*: the model card's protocol, where case and punctuation count. *Normalised*: the Open ASR "
         "Leaderboard's, where only the words count (accents kept). Between the models, the fine-tuned text is "

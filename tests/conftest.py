@@ -84,3 +84,46 @@ def parquet_corpus(tmp_path_factory, speech_clips) -> Path:
     dataset.to_parquet(str(folder / "data" / "test-00000-of-00001.parquet"))
     dataset.save_to_disk(str(folder / "saved"))
     return folder
+
+
+# --- The demo (app.py), served in this process on a free port with two tiny models -----------------------------------
+
+DEMO_MAX_NEW_TOKENS = 8
+DEMO_MAX_SECONDS = 10.0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def serve_demo():
+    """Starts the page as `python app.py` does (models loading in the background) and returns its URL."""
+    import app
+    from asr_pt.models import ASRModel
+
+    demos = []
+
+    def serve(finetuned: str, base: str) -> str:
+        models = app.Models(*(ASRModel(m, max_new_tokens=DEMO_MAX_NEW_TOKENS) for m in (finetuned, base)))
+        models.load_in_background()
+        demo = app.build_demo(models, max_seconds=DEMO_MAX_SECONDS)
+        port = free_port()
+        app.launch(
+            demo, max_seconds=DEMO_MAX_SECONDS, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True
+        )
+        demos.append(demo)
+        return f"http://127.0.0.1:{port}/"
+
+    yield serve
+    for demo in demos:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def demo_url(serve_demo, tiny_model_dir, other_tiny_model_dir) -> str:
+    return serve_demo(str(tiny_model_dir), str(other_tiny_model_dir))

@@ -1,7 +1,7 @@
 """The Space through its API, as `gradio_client` users see it, on two tiny models of different seeds."""
 
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -9,46 +9,23 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import DEMO_MAX_NEW_TOKENS as MAX_NEW_TOKENS
+from conftest import DEMO_MAX_SECONDS as MAX_SECONDS
+from conftest import free_port
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-import app
 from asr_pt.audio import load_audio
 from asr_pt.compare import BASE, FINETUNED, pair_name
 from asr_pt.metrics import score_pair
 from asr_pt.models import ASRModel
 
-MAX_NEW_TOKENS = 8
-MAX_SECONDS = 10.0
 REPO = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(finetuned: str, base: str):
-    """The app on a free port with models loading in the background, as `python app.py` runs it."""
-    models = app.Models(*(ASRModel(m, max_new_tokens=MAX_NEW_TOKENS) for m in (finetuned, base)))
-    models.load_in_background()
-    demo = app.build_demo(models, max_seconds=MAX_SECONDS)
-    port = free_port()
-    app.launch(demo, max_seconds=MAX_SECONDS, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
-    return demo, f"http://127.0.0.1:{port}/"
-
-
 @pytest.fixture(scope="module")
-def app_url(tiny_model_dir, other_tiny_model_dir):
-    demo, url = serve(str(tiny_model_dir), str(other_tiny_model_dir))
-    yield url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def client(app_url):
-    return Client(app_url, verbose=False)
+def client(demo_url):
+    return Client(demo_url, verbose=False)
 
 
 def transcribe(client, path, reference="", language="Portuguese", context=""):
@@ -104,14 +81,10 @@ def test_status_endpoint_reports_both_models_ready(client):
     assert {side: status[side]["state"] for side in (FINETUNED, BASE)} == {FINETUNED: "ready", BASE: "ready"}
 
 
-def test_a_missing_model_is_explained_and_the_other_still_transcribes(other_tiny_model_dir, speech_clips):
-    demo, url = serve("/no/such/checkpoint", str(other_tiny_model_dir))
-    try:
-        client = Client(url, verbose=False)
-        result = transcribe(client, speech_clips[0][0])
-        status = client.predict(api_name="/status")
-    finally:
-        demo.close()
+def test_a_missing_model_is_explained_and_the_other_still_transcribes(serve_demo, other_tiny_model_dir, speech_clips):
+    client = Client(serve_demo("/no/such/checkpoint", str(other_tiny_model_dir)), verbose=False)
+    result = transcribe(client, speech_clips[0][0])
+    status = client.predict(api_name="/status")
     assert result["runs"][FINETUNED]["transcript"] is None
     assert "Could not load model '/no/such/checkpoint': there is no folder" in result["runs"][FINETUNED]["error"]
     assert result["runs"][BASE]["transcript"]["text"] is not None and result["scores"] == {}
@@ -163,3 +136,13 @@ def wait_until_settled(url: str, server: subprocess.Popen, timeout: float = 120)
             return status
         time.sleep(0.5)
     raise TimeoutError(f"app.py did not finish loading its models in {timeout} s")
+
+
+def test_the_readme_api_example_works(demo_url, monkeypatch, capsys):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    demo_section = readme[readme.index("## Demo") : readme.index("## Review")]
+    example = re.search(r"```python\n(.*?)```", demo_section, re.S).group(1)
+    monkeypatch.chdir(REPO)
+    exec(example.replace("http://127.0.0.1:7860/", demo_url), {})
+    texts_line, wer_line = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert texts_line.strip() and float(wer_line) >= 0
