@@ -243,12 +243,14 @@ def training_record(model_id: str) -> dict | None:
     path = Path(model_id).expanduser() / TRAINING_RECORD
     if not path.is_file():
         return None
+    unknown = "cannot tell which data the checkpoint was trained and selected on"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise EvaluationError(
-            f"{path} is not valid JSON ({error}); cannot tell which data it was trained on"
-        ) from error
+        raise EvaluationError(f"{path} is not valid JSON ({error}); {unknown}") from error
+    if not isinstance(record, dict):
+        raise EvaluationError(f"{path} holds no JSON object; {unknown}")
+    return record
 
 
 def seen_in_training(dataset: Spec, record: dict | None) -> list[str]:
