@@ -1,8 +1,8 @@
 """Throughput of `python -m eval`'s inference: RTFx at several batch sizes over the same clips, and the speed-up.
 
-    python -m bench.eval_throughput                                  # tiny model, CPU, batch sizes 1 and 16
-    python -m bench.eval_throughput --batch-sizes 1 8 32 --device cuda
-    python -m bench.eval_throughput --model yuriyvnv/Qwen3-ASR-1.7B-PT --device cuda
+    python bench/eval_throughput.py                                  # tiny model, CPU, batch sizes 1 and 16
+    python bench/eval_throughput.py --batch-sizes 1 8 32 --device cuda
+    python bench/eval_throughput.py --model yuriyvnv/Qwen3-ASR-1.7B-PT --device cuda
 
 RTFx is measured by `asr_pt.evaluation.evaluate` itself (audio seconds / transcription seconds after a warm-up batch),
 so the figures are the ones an evaluation reports. The clips are Portuguese sentences spoken by espeak-ng. The tiny
@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import sys
 import tempfile
 from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runs as a script, like bench/foundation.py
 
 from asr_pt.espeak import speak
 from asr_pt.evaluation import evaluate

@@ -216,13 +216,10 @@ def test_datasets_a_checkpoint_was_selected_or_trained_on_are_not_held_out(
     record = {"base_model": str(tiny_model_dir), "trained_on": ["pt?split=train"], "selected_on": ["mine=pt"]}
     record |= {"holdout": [], "counts": {}}
     (checkpoint / "asr_pt_training.json").write_text(json.dumps(record))
-    datasets = [f"test={common_voice_corpus}?split=test", f"train={common_voice_corpus}?split=train"]
-    datasets.append(f"other={common_voice_corpus}?split=other")
-    (common_voice_corpus / "other.tsv").write_text((common_voice_corpus / "test.tsv").read_text())
-    try:
-        results = evaluate({"base": str(tiny_model_dir), "ft": str(checkpoint)}, datasets, tmp_path / "out", **FAST)
-    finally:
-        (common_voice_corpus / "other.tsv").unlink()
+    copy = shutil.copytree(common_voice_corpus, tmp_path / "copy")  # the same clips elsewhere: another dataset
+    datasets = [f"test={common_voice_corpus}?split=test", f"train={common_voice_corpus}?split=train", f"other={copy}"]
+    models = {"base": str(tiny_model_dir), "ft": str(checkpoint)}
+    results = evaluate(models, datasets, tmp_path / "out", **FAST | {"max_new_tokens": 2})
 
     assert [results[name]["ft"]["seen_in_training"] for name in ("test", "train", "other")] == [
         ["selected_on"],
