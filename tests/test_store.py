@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from asr_pt.corpora import read_examples
+from asr_pt.scoreboard import scoreboard
 from asr_pt.store import ReviewStore, SaveConflict, StoreError, disagreement
 
 REPO = Path(__file__).resolve().parent.parent
@@ -227,3 +228,24 @@ def test_store_scheme_reads_corrected_unflagged_items(tmp_path):
     assert collections.Counter(store.counts()) == collections.Counter(
         {"pending": 1, "corrected": 1, "flagged": 1, "in_review": 0, "skipped": 0}
     )
+
+
+def test_scoreboard_scores_both_models_against_the_corrections(tmp_path):
+    store = ReviewStore(tmp_path, reviews_needed=1)
+    assert scoreboard(store).items == 0 and scoreboard(store).rows() == []
+    first = store.get(add(store, 1, finetuned="O gato dorme.", base="o gato come"))
+    second = store.get(add(store, 2, finetuned="A casa é azul.", base="A casa é azul."))
+    store.save(first.id, "ana", "O gato dorme.", first.version, verdict="finetuned_better")
+    store.save(second.id, "ana", "A casa é azul.", second.version, verdict="equal")
+    board = scoreboard(store)
+    assert board.items == 2 and board.verdicts == {
+        "finetuned_better": 1,
+        "base_better": 0,
+        "equal": 1,
+        "both_wrong": 0,
+    }
+    assert board.scores["written"]["finetuned"].wer == 0.0
+    assert board.scores["written"]["base"].wer == pytest.approx(100 * 2 / 7)  # "o" for "O", "come" for "dorme."
+    assert board.scores["normalized"]["base"].wer == pytest.approx(100 * 1 / 7)
+    assert ["normalized", "base", 14.29, round(board.scores["normalized"]["base"].cer, 2)] in board.rows()
+    assert (board.double_reviewed, board.mean_agreement_wer) == (0, None)
