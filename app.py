@@ -19,6 +19,7 @@ import gradio as gr
 import soundfile as sf
 
 from asr_pt.compare import BASE, FINETUNED, PAIRS, REFERENCE, compare, pair_name
+from asr_pt.hub_sync import start_hub_sync
 from asr_pt.metrics import PROTOCOLS
 from asr_pt.models import (
     AUTO_LANGUAGE,
@@ -29,6 +30,8 @@ from asr_pt.models import (
     ModelLoadError,
     supported_languages,
 )
+from asr_pt.store import ReviewStore
+from review_ui import KEYBOARD_HEAD, ReviewAccess, review_tabs, send_to_review_button
 
 try:  # on a ZeroGPU Space the GPU is lent per call, to functions decorated with spaces.GPU
     import spaces
@@ -306,7 +309,14 @@ def transcribe_tab(models: Models, status: gr.Markdown, max_seconds: float) -> T
     return TranscribeTab(audio, reference, result)
 
 
-def build_demo(models: Models, *, max_seconds: float = MAX_SECONDS) -> gr.Blocks:
+def build_demo(
+    models: Models,
+    *,
+    max_seconds: float = MAX_SECONDS,
+    store: ReviewStore | None = None,
+    access: ReviewAccess | None = None,
+) -> gr.Blocks:
+    """The page; with a review store it also has "send to review" and the Review and Data tabs."""
     with gr.Blocks(title="Qwen3-ASR Portuguese: fine-tuned vs zero-shot") as demo:
         gr.Markdown(
             "# 🎙️ Qwen3-ASR Portuguese: fine-tuned vs zero-shot\n"
@@ -317,7 +327,11 @@ def build_demo(models: Models, *, max_seconds: float = MAX_SECONDS) -> gr.Blocks
         status = gr.Markdown(status_markdown(models), elem_id="status")
         with gr.Tabs():
             with gr.Tab("Transcribe"):
-                transcribe_tab(models, status, max_seconds)
+                transcribed = transcribe_tab(models, status, max_seconds)
+                if store is not None:
+                    send_to_review_button(store, *transcribed)
+            if store is not None:
+                review_tabs(demo, store, access or ReviewAccess.from_env())
 
         timer = gr.Timer(1.0)
         refresh = [status, timer]
@@ -327,11 +341,20 @@ def build_demo(models: Models, *, max_seconds: float = MAX_SECONDS) -> gr.Blocks
     return demo.queue(default_concurrency_limit=CONCURRENCY)
 
 
-def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, **kwargs):
-    """`demo.launch` with the page's look and an upload limit that fits the longest clip accepted."""
+def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, store: ReviewStore | None = None, **kwargs):
+    """`demo.launch` with the page's look, the review keyboard shortcuts and an upload limit that fits the longest
+    clip accepted; the review store's clips may be served wherever its data folder is."""
     max_file_size = math.ceil(max_seconds * MAX_FILE_BYTES_PER_SECOND)
     theme = gr.themes.Soft(primary_hue="emerald", secondary_hue="amber")
-    return demo.launch(max_file_size=max_file_size, theme=theme, css=CSS, **kwargs)
+    allowed_paths = [str(store.audio_dir.resolve())] if store is not None else None
+    return demo.launch(
+        max_file_size=max_file_size,
+        theme=theme,
+        css=CSS,
+        head=KEYBOARD_HEAD,
+        allowed_paths=allowed_paths,
+        **kwargs,
+    )
 
 
 def main() -> None:
@@ -341,7 +364,9 @@ def main() -> None:
         models.load()  # ZeroGPU moves weights to the GPU it lends only when they are loaded before the first call
     else:
         models.load_in_background()
-    launch(build_demo(models))
+    store = ReviewStore()
+    start_hub_sync(store, store.data_dir / "hub-export")  # only when ASR_PT_HUB_DATASET and HF_TOKEN are set
+    launch(build_demo(models, store=store), store=store)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ def test_python_app_py_offline_says_the_hub_model_could_not_be_fetched(tiny_mode
         "ASR_PT_MAX_NEW_TOKENS": str(MAX_NEW_TOKENS),
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_SERVER_PORT": str(port),
+        "ASR_PT_DATA_DIR": str(tmp_path / "data"),  # the review store, out of the repository
     }
     env.pop("ASR_PT_BASE_MODEL", None)
     log = tmp_path / "app.log"
