@@ -137,13 +137,16 @@ def build_config(tokenizer: Qwen2TokenizerFast, hidden_size: int = 32) -> Qwen3A
     )
 
 
-def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write a loadable tiny Qwen3-ASR checkpoint to `out_dir`; different seeds give different weights."""
+def build_tiny_model(out_dir: str | Path, seed: int = 0, hidden_size: int = 32) -> Path:
+    """Write a loadable tiny Qwen3-ASR checkpoint to `out_dir`; different seeds give different weights.
+
+    A wider `hidden_size` gives a tiny model that can learn a handful of clips (the training tests use one).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
-    model = Qwen3ASRForConditionalGeneration(build_config(tokenizer))
+    model = Qwen3ASRForConditionalGeneration(build_config(tokenizer, hidden_size))
     model.save_pretrained(out)
     feature_extractor = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000)
     Qwen3ASRProcessor(feature_extractor, tokenizer, chat_template=CHAT_TEMPLATE).save_pretrained(out)
