@@ -5,11 +5,48 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
+
 
 def _tiny_model(args: argparse.Namespace) -> None:
     from asr_pt.tiny_model import build_tiny_model
 
     print(build_tiny_model(args.out_dir, seed=args.seed))
+
+
+def _import(args: argparse.Namespace) -> None:
+    from asr_pt.models import ASRModel
+    from asr_pt.review_import import import_dataset
+    from asr_pt.store import ReviewStore
+
+    store = ReviewStore(args.data_dir)
+    sizes = {"max_batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens}
+    finetuned, base = ASRModel(args.finetuned_model, **sizes), ASRModel(args.base_model, **sizes)
+    summary = import_dataset(store, args.dataset, finetuned, base, limit=args.limit, batch_size=args.batch_size)
+    print(f"queued {summary.queued} clips, {summary.already_queued} were queued already, {store.counts()}")
+    for problem in summary.unreadable:
+        print(f"left out (unreadable): {problem}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from asr_pt.dataset_export import export_dataset
+    from asr_pt.store import ReviewStore
+
+    summary = export_dataset(ReviewStore(args.data_dir, create=False), args.out_dir)
+    print(
+        f"exported {summary.items} corrected items ({summary.hours:.2f} h, {summary.test_items} from test splits) "
+        f"to {summary.folder}"
+    )
+
+
+def _hash_password(args: argparse.Namespace) -> None:
+    import getpass
+    import sys
+
+    from asr_pt.reviewers import hash_password
+
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    print(hash_password(password))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("out_dir", help="folder to write the checkpoint to")
     tiny.add_argument("--seed", type=int, default=0, help="different seeds give different weights")
     tiny.set_defaults(run=_tiny_model)
+
+    data_dir = {"default": None, "help": "the review store's folder (default: $ASR_PT_DATA_DIR or ./data)"}
+    queue = commands.add_parser("import", help="transcribe a dataset with both models and queue it for review")
+    queue.add_argument("--data-dir", **data_dir)
+    queue.add_argument("--dataset", required=True, help="corpus SPEC: [NAME=]SOURCE[?config=..&split=..]")
+    queue.add_argument("--limit", type=int, default=None, help="queue at most this many clips")
+    queue.add_argument("--batch-size", type=int, default=16, help="clips per model call")
+    queue.add_argument("--max-new-tokens", type=int, default=512, help="longest transcript a model may write")
+    queue.add_argument("--finetuned-model", default=FINETUNED_MODEL, help="hub id or folder of the fine-tuned model")
+    queue.add_argument("--base-model", default=BASE_MODEL, help="hub id or folder of the base model")
+    queue.set_defaults(run=_import)
+
+    export = commands.add_parser("export", help="write the corrected items as a dataset (parquet, SFT JSONL, card)")
+    export.add_argument("--data-dir", **data_dir)
+    export.add_argument("out_dir", help="folder to write the dataset to")
+    export.set_defaults(run=_export)
+
+    hashing = commands.add_parser("hash-password", help="hash a reviewer's password for ASR_PT_REVIEWERS")
+    hashing.set_defaults(run=_hash_password)
 
     return parser
 

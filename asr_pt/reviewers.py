@@ -1,0 +1,84 @@
+"""Who may review: self-hosted reviewers with scrypt-hashed passwords, or Hugging Face users on an allow-list.
+
+`ASR_PT_REVIEWERS` is either a file with one `name:hash` a line or the same entries separated by commas; make a
+hash with `python -m asr_pt hash-password`. On Spaces, `ASR_PT_REVIEWER_ALLOWLIST` (comma-separated Hugging Face
+user names) limits who may review after logging in; without it every logged-in user may.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_UNKNOWN_USER_HASH: str | None = None  # checked against for unknown names, so timing does not reveal who exists
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """`scrypt$n$r$p$salt$hash` (hex), safe to keep in configuration."""
+    if not password:
+        raise ValueError("the password is empty")
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
+    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = hashed.split("$")
+        if scheme != "scrypt":
+            return False
+        actual = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+    except ValueError:  # a malformed hash in the configuration never lets anyone in
+        return False
+    return hmac.compare_digest(actual, bytes.fromhex(digest))
+
+
+def load_reviewers(config: str | None = None) -> dict[str, str]:
+    """Reviewer name -> password hash, from `config` or `ASR_PT_REVIEWERS` (a file path or inline entries)."""
+    config = config if config is not None else os.environ.get("ASR_PT_REVIEWERS", "")
+    if config and "$" not in config and Path(config).expanduser().is_file():
+        entries = Path(config).expanduser().read_text(encoding="utf-8").splitlines()
+    else:
+        entries = config.split(",")
+    reviewers = {}
+    for entry in entries:
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        name, separator, hashed = entry.partition(":")
+        if not separator or not name.strip() or not hashed.startswith("scrypt$"):
+            raise ValueError(
+                f"reviewer entry for {name.strip()!r} is not `name:scrypt$...` (make one with "
+                "`python -m asr_pt hash-password`)"
+            )
+        reviewers[name.strip()] = hashed.strip()
+    return reviewers
+
+
+def authenticate(name: str, password: str, reviewers: dict[str, str]) -> str | None:
+    """The reviewer's name when the password is theirs, else None (the same time either way)."""
+    global _UNKNOWN_USER_HASH
+    name = (name or "").strip()
+    hashed = reviewers.get(name)
+    if hashed is None:
+        _UNKNOWN_USER_HASH = _UNKNOWN_USER_HASH or hash_password(secrets.token_hex(8))
+        verify_password(password or "", _UNKNOWN_USER_HASH)
+        return None
+    return name if verify_password(password or "", hashed) else None
+
+
+def load_allowlist(config: str | None = None) -> set[str]:
+    """Hugging Face user names allowed to review (`ASR_PT_REVIEWER_ALLOWLIST`); empty means any logged-in user."""
+    config = config if config is not None else os.environ.get("ASR_PT_REVIEWER_ALLOWLIST", "")
+    return {name.strip().lower() for name in config.split(",") if name.strip()}
+
+
+def hf_user_allowed(username: str | None, allowlist: set[str]) -> bool:
+    """Whether a logged-in Hugging Face user may review; nobody who is not logged in may."""
+    if not username:
+        return False
+    return not allowlist or username.lower() in allowlist

@@ -1,0 +1,571 @@
+"""The review store: clips, both models' hypotheses and reviewers' corrections in SQLite, with nothing ever lost.
+
+A data folder (`ASR_PT_DATA_DIR`, default `./data`) holds `review.sqlite` and `audio/<content hash>.wav` (16 kHz).
+Every save, skip and flag appends a row to `revisions`, refused ones included, and triggers make that table
+append-only. Writes run in `BEGIN IMMEDIATE` transactions in WAL mode with `synchronous=FULL`, so a save that returned
+survives a killed process. Each thread gets its own connection.
+
+Concurrency is optimistic: a reviewer claims an item with a lease (so two reviewers are not shown the same clip) and
+saves against the version they started from; if anyone saved in between, the save is refused with a `SaveConflict`
+that carries the other reviewer's text, and the refused text is kept in the history all the same.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from asr_pt.audio import content_hash, duration, write_wav
+from asr_pt.corpora import SCHEMES, CorpusError, Example, Spec
+from asr_pt.metrics import score_pair
+from asr_pt.text import written_form
+
+DB_NAME = "review.sqlite"
+DEFAULT_LEASE_SECONDS = float(os.environ.get("ASR_PT_LEASE_SECONDS", 15 * 60))
+STATUSES = ("pending", "in_review", "corrected", "skipped", "flagged")
+VERDICTS = ("finetuned_better", "base_better", "equal", "both_wrong")
+QUEUES = ("pending", "skipped")  # claimed in this order: skipped items come back after the rest
+
+# One entry per schema version; a database at version k gets MIGRATIONS[k:] applied, each in its own transaction.
+MIGRATIONS = [
+    """
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        audio_hash TEXT NOT NULL,
+        duration REAL NOT NULL,
+        source TEXT NOT NULL,                  -- "demo" or the corpus name
+        source_id TEXT NOT NULL,               -- the clip id within its source
+        source_split TEXT NOT NULL DEFAULT '',
+        reference TEXT NOT NULL DEFAULT '',
+        hypothesis_finetuned TEXT NOT NULL,
+        hypothesis_base TEXT NOT NULL,
+        model_finetuned TEXT NOT NULL,
+        model_base TEXT NOT NULL,
+        disagreement REAL NOT NULL,            -- WER (%) between the hypotheses: the queue's priority
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'in_review', 'corrected', 'skipped', 'flagged')),
+        queue TEXT NOT NULL DEFAULT 'pending' CHECK (queue IN ('pending', 'skipped')),  -- where a lapsed lease returns
+        text TEXT,
+        verdict TEXT CHECK (verdict IS NULL OR verdict IN ('finetuned_better', 'base_better', 'equal', 'both_wrong')),
+        reviewer TEXT,
+        corrected_at REAL,
+        seconds REAL,                          -- how long the last save took its reviewer
+        flag_reason TEXT,
+        reviews INTEGER NOT NULL DEFAULT 0,
+        agreement_wer REAL,                    -- mean WER (%) between the reviewers' corrections, with two or more
+        version INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_expires REAL,
+        claimed_at REAL,
+        created_at REAL NOT NULL,
+        UNIQUE (source, source_id)
+    );
+    CREATE INDEX items_queue ON items (status, disagreement DESC, id);
+    CREATE INDEX items_lease ON items (status, lease_expires);
+    CREATE TABLE reviews (
+        item_id INTEGER NOT NULL REFERENCES items (id),
+        reviewer TEXT NOT NULL,
+        text TEXT NOT NULL,
+        verdict TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (item_id, reviewer)
+    );
+    CREATE TABLE revisions (
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES items (id),
+        action TEXT NOT NULL CHECK (action IN ('save', 'skip', 'flag')),
+        reviewer TEXT NOT NULL,
+        base_version INTEGER NOT NULL,
+        applied INTEGER NOT NULL,              -- 0: refused because someone else saved first
+        text TEXT,
+        verdict TEXT,
+        reason TEXT,
+        seconds REAL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX revisions_item ON revisions (item_id, id);
+    CREATE INDEX revisions_applied ON revisions (applied, id);
+    CREATE TRIGGER revisions_no_update BEFORE UPDATE ON revisions
+        BEGIN SELECT RAISE(ABORT, 'revisions are append-only'); END;
+    CREATE TRIGGER revisions_no_delete BEFORE DELETE ON revisions
+        BEGIN SELECT RAISE(ABORT, 'revisions are append-only'); END;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(ValueError):
+    """A request the store cannot honour (unknown item, bad verdict...), with a message for the reviewer."""
+
+
+class SaveConflict(StoreError):
+    """Someone changed the item after this reviewer opened it; their text is kept in the history all the same."""
+
+    def __init__(self, item_id: int, base_version: int, current: Item, last: Revision | None):
+        self.item_id, self.base_version, self.current, self.last = item_id, base_version, current, last
+        who = f"{last.reviewer} ({last.action})" if last else "someone"
+        super().__init__(
+            f"Not saved over another reviewer's work: {who} changed item {item_id} after you opened it "
+            f"(version {base_version} -> {current.version}). Their text: {current.text or ''!r}. "
+            "Your text is kept in the item's history; reload the item to merge."
+        )
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    audio_hash: str
+    duration: float
+    source: str
+    source_id: str
+    source_split: str
+    reference: str
+    hypothesis_finetuned: str
+    hypothesis_base: str
+    model_finetuned: str
+    model_base: str
+    disagreement: float
+    status: str
+    queue: str
+    text: str | None
+    verdict: str | None
+    reviewer: str | None
+    corrected_at: float | None
+    seconds: float | None
+    flag_reason: str | None
+    reviews: int
+    agreement_wer: float | None
+    version: int
+    lease_owner: str | None
+    lease_expires: float | None
+    claimed_at: float | None
+    created_at: float
+
+    @property
+    def is_test(self) -> bool:
+        """Clips from a test split must never be trained on."""
+        return self.source_split.lower().startswith("test")
+
+
+@dataclass(frozen=True)
+class Revision:
+    id: int
+    item_id: int
+    action: str
+    reviewer: str
+    base_version: int
+    applied: int
+    text: str | None
+    verdict: str | None
+    reason: str | None
+    seconds: float | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item to queue; its audio is already in the store (`ReviewStore.put_audio`)."""
+
+    audio_hash: str
+    duration: float
+    source: str
+    source_id: str
+    hypothesis_finetuned: str
+    hypothesis_base: str
+    model_finetuned: str
+    model_base: str
+    source_split: str = ""
+    reference: str = ""
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("ASR_PT_DATA_DIR", "data"))
+
+
+def disagreement(hypothesis_finetuned: str, hypothesis_base: str) -> float:
+    """WER (%) of the base hypothesis against the fine-tuned one, words only: how much a reviewer is needed."""
+    if not hypothesis_finetuned.strip() and not hypothesis_base.strip():
+        return 0.0
+    return score_pair(hypothesis_finetuned, hypothesis_base, "normalized").wer
+
+
+def _row_to(cls, row: sqlite3.Row | None):
+    return None if row is None else cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+class ReviewStore:
+    """One data folder's items, safe to share between threads and processes."""
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        reviews_needed: int = int(os.environ.get("ASR_PT_REVIEWS_NEEDED", 1)),
+        create: bool = True,
+    ):
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.db_path = self.data_dir / DB_NAME
+        self.audio_dir = self.data_dir / "audio"
+        if not create and not self.db_path.exists():
+            raise StoreError(f"there is no review store in {self.data_dir} (no {DB_NAME})")
+        if reviews_needed < 1:
+            raise StoreError(f"reviews_needed must be at least 1, not {reviews_needed}")
+        self.lease_seconds = lease_seconds
+        self.reviews_needed = reviews_needed
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._migrate()
+
+    # -- connections and transactions -------------------------------------------------------------------------------
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.db_path, isolation_level=None, timeout=30.0)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a save that returned is on disk, even if the machine dies
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that takes the write lock up front, so concurrent writers queue instead of deadlocking."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads' close when they end)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.db_path} has schema version {version}, newer than this code's {SCHEMA_VERSION}: upgrade asr-pt"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self._write() as db:
+                if db.execute("PRAGMA user_version").fetchone()[0] != number:
+                    continue  # another process migrated it meanwhile
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def integrity_check(self) -> str:
+        """SQLite's own verdict on the file: "ok" when sound."""
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    # -- adding items -----------------------------------------------------------------------------------------------
+
+    def audio_path(self, audio_hash: str) -> Path:
+        return self.audio_dir / f"{audio_hash}.wav"
+
+    def put_audio(self, samples: np.ndarray) -> tuple[str, float]:
+        """Keep 16 kHz samples as `audio/<content hash>.wav` (once per distinct clip); returns (hash, seconds)."""
+        audio_hash = content_hash(samples)
+        path = self.audio_path(audio_hash)
+        if not path.exists():
+            partial = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.partial.wav")
+            write_wav(partial, samples)
+            os.replace(partial, path)  # atomic: a reader never sees half a file
+        return audio_hash, duration(samples)
+
+    def add_items(self, items: Iterable[NewItem]) -> list[int]:
+        """Queue items in one transaction; an item whose (source, source_id) is queued already keeps its old id."""
+        now = time.time()
+        ids = []
+        with self._write() as db:
+            for item in items:
+                row = db.execute(
+                    "INSERT INTO items (audio_hash, duration, source, source_id, source_split, reference,"
+                    " hypothesis_finetuned, hypothesis_base, model_finetuned, model_base, disagreement, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, source_id) DO NOTHING"
+                    " RETURNING id",
+                    (
+                        item.audio_hash,
+                        item.duration,
+                        item.source,
+                        item.source_id,
+                        item.source_split or "",
+                        item.reference or "",
+                        item.hypothesis_finetuned,
+                        item.hypothesis_base,
+                        item.model_finetuned,
+                        item.model_base,
+                        disagreement(item.hypothesis_finetuned, item.hypothesis_base),
+                        now,
+                    ),
+                ).fetchone()
+                if row is None:
+                    row = db.execute(
+                        "SELECT id FROM items WHERE source = ? AND source_id = ?", (item.source, item.source_id)
+                    ).fetchone()
+                ids.append(row[0])
+        return ids
+
+    def add_item(self, samples: np.ndarray, **item) -> int:
+        """Store a clip and queue it; `item` holds the other `NewItem` fields (the demo's source_id is the hash)."""
+        audio_hash, seconds = self.put_audio(samples)
+        item.setdefault("source", "demo")
+        item.setdefault("source_id", audio_hash)
+        return self.add_items([NewItem(audio_hash=audio_hash, duration=seconds, **item)])[0]
+
+    def has_item(self, source: str, source_id: str) -> bool:
+        query = "SELECT 1 FROM items WHERE source = ? AND source_id = ?"
+        return self._db.execute(query, (source, source_id)).fetchone() is not None
+
+    # -- reading ----------------------------------------------------------------------------------------------------
+
+    def get(self, item_id: int) -> Item:
+        item = _row_to(Item, self._db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone())
+        if item is None:
+            raise StoreError(f"there is no item {item_id}")
+        return item
+
+    def history(self, item_id: int) -> list[Revision]:
+        rows = self._db.execute("SELECT * FROM revisions WHERE item_id = ? ORDER BY id", (item_id,))
+        return [_row_to(Revision, row) for row in rows]
+
+    def item_reviews(self, item_id: int) -> list[tuple[str, str, str | None]]:
+        """(reviewer, text, verdict) of each independent review, oldest first."""
+        rows = self._db.execute(
+            "SELECT reviewer, text, verdict FROM reviews WHERE item_id = ? ORDER BY created_at, rowid", (item_id,)
+        )
+        return [tuple(row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Items per status; a claimed item whose lease lapsed counts where it will return."""
+        counts = dict.fromkeys(STATUSES, 0)
+        rows = self._db.execute(
+            "SELECT CASE WHEN status = 'in_review' AND lease_expires <= ? THEN queue ELSE status END, count(*)"
+            " FROM items GROUP BY 1",
+            (time.time(),),
+        )
+        counts.update(dict(rows.fetchall()))
+        return counts
+
+    def corrected(self, limit: int | None = None, newest_first: bool = False) -> list[Item]:
+        """Corrected items (flagged ones are not), in the order they were queued or newest correction first."""
+        order = "corrected_at DESC" if newest_first else "id"
+        query = f"SELECT * FROM items WHERE status = 'corrected' ORDER BY {order} LIMIT ?"
+        return [_row_to(Item, row) for row in self._db.execute(query, (-1 if limit is None else limit,))]
+
+    def last_change(self) -> int:
+        """Grows with every applied change and every added item, so a copy can tell it is stale."""
+        row = self._db.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM revisions) + (SELECT coalesce(max(id), 0) FROM items)"
+        ).fetchone()
+        return row[0]
+
+    # -- the queue --------------------------------------------------------------------------------------------------
+
+    def claim_next(self, reviewer: str) -> Item | None:
+        """The most useful item this reviewer has not reviewed yet, leased to them; None when the queue is empty.
+
+        A reviewer who still holds a lease gets that item back (a reloaded page). Lapsed leases return their items
+        to the queue first. Order: biggest disagreement between the hypotheses, then oldest; skipped items last.
+        """
+        reviewer = _reviewer_name(reviewer)
+        now = time.time()
+        with self._write() as db:
+            held = db.execute(
+                "SELECT id FROM items WHERE status = 'in_review' AND lease_owner = ? AND lease_expires > ?"
+                " ORDER BY id LIMIT 1",
+                (reviewer, now),
+            ).fetchone()
+            if held is None:
+                db.execute(
+                    "UPDATE items SET status = queue, lease_owner = NULL, lease_expires = NULL, claimed_at = NULL"
+                    " WHERE status = 'in_review' AND lease_expires <= ?",
+                    (now,),
+                )
+                for queue in QUEUES:
+                    held = db.execute(
+                        "SELECT id FROM items WHERE status = ? AND NOT EXISTS"
+                        " (SELECT 1 FROM reviews WHERE item_id = items.id AND reviewer = ?)"
+                        " ORDER BY disagreement DESC, id LIMIT 1",
+                        (queue, reviewer),
+                    ).fetchone()
+                    if held is not None:
+                        break
+                else:
+                    return None
+            db.execute(
+                "UPDATE items SET queue = CASE WHEN status = 'in_review' THEN queue ELSE status END,"
+                " status = 'in_review', lease_owner = ?, lease_expires = ?,"
+                " claimed_at = CASE WHEN lease_owner = ? THEN claimed_at ELSE ? END WHERE id = ?",
+                (reviewer, now + self.lease_seconds, reviewer, now, held[0]),
+            )
+            return _row_to(Item, db.execute("SELECT * FROM items WHERE id = ?", (held[0],)).fetchone())
+
+    def release(self, item_id: int, reviewer: str) -> None:
+        """Give a claimed item back to the queue now (a reviewer who logs out)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE items SET status = queue, lease_owner = NULL, lease_expires = NULL, claimed_at = NULL"
+                " WHERE id = ? AND status = 'in_review' AND lease_owner = ?",
+                (item_id, reviewer),
+            )
+
+    # -- saving -----------------------------------------------------------------------------------------------------
+
+    def save(
+        self,
+        item_id: int,
+        reviewer: str,
+        text: str,
+        base_version: int,
+        verdict: str | None = None,
+        seconds: float | None = None,
+    ) -> Item:
+        """Record a correction made from `base_version`; raises SaveConflict if the item changed since.
+
+        The text is kept in its written form (capital first letter, final punctuation), as the model writes and as
+        training references are. With `reviews_needed` > 1 the item returns to the queue for other reviewers until
+        enough have saved, and the agreement between their corrections is recorded.
+        """
+        if verdict is not None and verdict not in VERDICTS:
+            raise StoreError(f"unknown verdict {verdict!r}; expected one of {', '.join(VERDICTS)}")
+        text = written_form(text)
+        return self._apply(item_id, reviewer, "save", base_version, text=text, verdict=verdict, seconds=seconds)
+
+    def skip(self, item_id: int, reviewer: str, base_version: int) -> Item:
+        """Put the item behind every pending one; it comes back when the rest are done."""
+        return self._apply(item_id, reviewer, "skip", base_version)
+
+    def flag(self, item_id: int, reviewer: str, base_version: int, reason: str) -> Item:
+        """Take the item out of the queue and out of every export, with a reason (unusable audio, private data...)."""
+        if not (reason or "").strip():
+            raise StoreError("say why the item is flagged (a reason is required)")
+        return self._apply(item_id, reviewer, "flag", base_version, reason=reason.strip())
+
+    def _apply(
+        self,
+        item_id: int,
+        reviewer: str,
+        action: str,
+        base_version: int,
+        *,
+        text: str | None = None,
+        verdict: str | None = None,
+        reason: str | None = None,
+        seconds: float | None = None,
+    ) -> Item:
+        reviewer = _reviewer_name(reviewer)
+        now = time.time()
+        with self._write() as db:
+            item = _row_to(Item, db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone())
+            if item is None:
+                raise StoreError(f"there is no item {item_id}")
+            if seconds is None and item.lease_owner == reviewer and item.claimed_at is not None:
+                seconds = now - item.claimed_at
+            applied = item.version == base_version
+            db.execute(
+                "INSERT INTO revisions (item_id, action, reviewer, base_version, applied, text, verdict, reason,"
+                " seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (item_id, action, reviewer, base_version, int(applied), text, verdict, reason, seconds, now),
+            )
+            if not applied:
+                last = _row_to(
+                    Revision,
+                    db.execute(
+                        "SELECT * FROM revisions WHERE item_id = ? AND applied = 1 ORDER BY id DESC LIMIT 1", (item_id,)
+                    ).fetchone(),
+                )
+                conflict = SaveConflict(item_id, base_version, item, last)
+            else:
+                conflict = None
+                self._update_item(db, item, reviewer, action, text, verdict, reason, seconds, now)
+                item = _row_to(Item, db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone())
+        if conflict is not None:
+            raise conflict  # after the commit: the refused attempt stays in the history
+        return item
+
+    def _update_item(self, db, item: Item, reviewer, action, text, verdict, reason, seconds, now) -> None:
+        release = "lease_owner = NULL, lease_expires = NULL, claimed_at = NULL, version = version + 1"
+        if action == "skip":
+            db.execute(f"UPDATE items SET status = 'skipped', queue = 'skipped', {release} WHERE id = ?", (item.id,))
+            return
+        if action == "flag":
+            query = f"UPDATE items SET status = 'flagged', flag_reason = ?, {release} WHERE id = ?"
+            db.execute(query, (reason, item.id))
+            return
+        db.execute(
+            "INSERT INTO reviews (item_id, reviewer, text, verdict, created_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (item_id, reviewer) DO UPDATE SET text = excluded.text, verdict = excluded.verdict",
+            (item.id, reviewer, text, verdict, now),
+        )
+        texts = [row[0] for row in db.execute("SELECT text FROM reviews WHERE item_id = ?", (item.id,))]
+        status = "corrected" if len(texts) >= self.reviews_needed else "pending"
+        db.execute(
+            "UPDATE items SET status = ?, queue = 'pending', text = ?, verdict = ?, reviewer = ?, corrected_at = ?,"
+            f" seconds = ?, flag_reason = NULL, reviews = ?, agreement_wer = ?, {release} WHERE id = ?",
+            (status, text, verdict, reviewer, now, seconds, len(texts), agreement(texts), item.id),
+        )
+
+
+def agreement(texts: list[str]) -> float | None:
+    """Mean WER (%) between every pair of corrections, words only (0 is full agreement); None below two."""
+    pairs = list(itertools.combinations(texts, 2))
+    if not pairs:
+        return None
+    return sum(score_pair(a, b, "normalized").wer for a, b in pairs) / len(pairs)
+
+
+def _reviewer_name(reviewer: str) -> str:
+    if not (reviewer or "").strip():
+        raise StoreError("a reviewer name is required")
+    return reviewer.strip()
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script cut into statements (executescript would commit the open transaction)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s]
+
+
+def _read_store(spec: Spec) -> Iterator[Example]:
+    """`store:DATA_DIR`: the corrected, unflagged items, for eval and train."""
+    data_dir = spec.source.split(":", 1)[1] or str(default_data_dir())
+    try:
+        store = ReviewStore(data_dir, create=False)
+    except StoreError as error:
+        raise CorpusError(str(error)) from error
+    for item in store.corrected():
+        split = item.source_split or None
+        yield Example(str(item.id), str(store.audio_path(item.audio_hash)), item.text or "", spec.name, split)
+
+
+SCHEMES["store"] = _read_store

@@ -1,0 +1,3 @@
+from eval import main
+
+main()

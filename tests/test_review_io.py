@@ -1,0 +1,188 @@
+"""Import into, export from and Hub sync of the review store, with real clips and the tiny models."""
+
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from datasets import Audio, load_dataset
+
+from asr_pt.audio import content_hash, load_audio
+from asr_pt.cli import main
+from asr_pt.corpora import read_examples
+from asr_pt.dataset_export import PARQUET_PATH, export_dataset, restore_export
+from asr_pt.hub_sync import start_hub_sync
+from asr_pt.models import ASRModel
+from asr_pt.review_import import import_dataset
+from asr_pt.store import ReviewStore
+
+
+@pytest.fixture
+def reviewed_store(tmp_path, speech_clips) -> ReviewStore:
+    """Five spoken clips: three corrected (one from a test split), one flagged, one pending."""
+    store = ReviewStore(tmp_path / "store")
+    for i, (path, sentence) in enumerate(speech_clips[:5]):
+        store.add_item(
+            load_audio(path),
+            source="cv",
+            source_id=path.name,
+            source_split="test" if i == 0 else "train",
+            reference=sentence,
+            hypothesis_finetuned=sentence.lower(),
+            hypothesis_base=sentence.upper(),
+            model_finetuned="ft-model",
+            model_base="base-model",
+        )
+    for i, (_, sentence) in enumerate(speech_clips[:3]):
+        item = store.claim_next("ana")
+        store.save(item.id, "ana", f"{sentence} ({i})", item.version, verdict="finetuned_better")
+    item = store.claim_next("bia")
+    store.flag(item.id, "bia", item.version, "not Portuguese")
+    return store
+
+
+def test_export_round_trips_through_datasets(reviewed_store, tmp_path):
+    out = tmp_path / "export"
+    summary = export_dataset(reviewed_store, out)
+    assert (summary.items, summary.test_items) == (3, 1)
+    corrected = {str(item.id): item for item in reviewed_store.corrected()}
+
+    rows = load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train")
+    assert isinstance(rows.features["audio"], Audio) and rows.features["audio"].sampling_rate == 16000
+    rows = rows.cast_column("audio", Audio(decode=False))
+    assert sorted(rows["id"]) == sorted(corrected)
+    for row in rows:
+        item = corrected[row["id"]]
+        stored = load_audio(reviewed_store.audio_path(item.audio_hash))
+        assert (load_audio(row["audio"]["bytes"]) == stored).all()  # identical samples
+        assert content_hash(load_audio(row["audio"]["bytes"])) == row["audio_hash"] == item.audio_hash
+        assert (row["text"], row["reference"], row["verdict"], row["reviewer"]) == (
+            item.text,
+            item.reference,
+            "finetuned_better",
+            "ana",
+        )
+        assert (row["hypothesis_base"], row["model_finetuned"], row["source"]) == (
+            item.hypothesis_base,
+            "ft-model",
+            "cv",
+        )
+        assert row["is_test"] == (row["source_split"] == "test")
+    assert load_dataset(str(out), split="train").num_rows == 3  # the card's config points at the parquet
+
+    sft = [json.loads(line) for line in (out / "sft.jsonl").read_text(encoding="utf-8").splitlines()]
+    train_items = [item for item in corrected.values() if not item.is_test]
+    assert sorted(line["text"] for line in sft) == sorted(
+        f"language Portuguese<asr_text>{item.text}" for item in train_items
+    )
+    assert all(Path(line["audio"]).is_absolute() and Path(line["audio"]).is_file() for line in sft)
+
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "items: 3" in card and "test-split clips: 1" in card and "finetuned_better 3" in card
+    assert "| cv | test | 1 |" in card and "`ft-model` / `base-model`" in card
+    # eval and train read the export as a corpus: the test clip stays marked as test
+    examples = list(read_examples(f"{out}?split=train"))
+    assert sorted(e.is_test for e in examples) == [False, False, True]
+
+
+def test_export_command_and_restore_into_an_empty_store(reviewed_store, tmp_path, capsys):
+    out = tmp_path / "export"
+    main(["export", "--data-dir", str(reviewed_store.data_dir), str(out)])
+    assert "exported 3 corrected items" in capsys.readouterr().out
+    fresh = ReviewStore(tmp_path / "fresh")
+    assert restore_export(fresh, out) == 3
+    assert restore_export(fresh, out) == 0  # twice changes nothing
+    before = {(i.source_id, i.text, i.audio_hash, i.verdict) for i in reviewed_store.corrected()}
+    assert {(i.source_id, i.text, i.audio_hash, i.verdict) for i in fresh.corrected()} == before
+
+
+def test_import_queues_an_audiofolder_with_both_models(
+    audiofolder_corpus, speech_clips, tmp_path, tiny_model_dir, other_tiny_model_dir
+):
+    store = ReviewStore(tmp_path)
+    finetuned = ASRModel(str(tiny_model_dir), max_new_tokens=6)
+    base = ASRModel(str(other_tiny_model_dir), max_new_tokens=6)
+    summary = import_dataset(store, f"af={audiofolder_corpus}", finetuned, base, limit=5, batch_size=2, progress=False)
+    assert (summary.queued, summary.already_queued, summary.unreadable) == (5, 0, [])
+    items = [store.get(i) for i in range(1, 6)]
+    assert [(i.source, i.source_id, i.reference) for i in items] == [
+        ("af", path.name, sentence) for path, sentence in speech_clips[:5]
+    ]
+    expected = finetuned.transcribe(load_audio(speech_clips[0][0])).text
+    assert items[0].hypothesis_finetuned == expected
+    assert items[0].hypothesis_base == base.transcribe(load_audio(speech_clips[0][0])).text
+    assert (items[0].model_finetuned, items[0].model_base) == (str(tiny_model_dir), str(other_tiny_model_dir))
+    again = import_dataset(store, f"af={audiofolder_corpus}", finetuned, base, limit=6, batch_size=4, progress=False)
+    assert (again.queued, again.already_queued) == (1, 5)  # a re-run only transcribes what is new
+
+
+def test_import_command_reads_common_voice_and_reports_bad_clips(
+    common_voice_corpus, tmp_path, tiny_model_dir, other_tiny_model_dir, capsys
+):
+    corpus = tmp_path / "cv"
+    shutil.copytree(common_voice_corpus, corpus)
+    broken = sorted((corpus / "clips").glob("*.mp3"))[0]
+    broken.write_bytes(b"not audio")
+    data = tmp_path / "data"
+    main(
+        ["import", "--data-dir", str(data), "--dataset", f"{corpus}?split=test", "--batch-size", "3"]
+        + ["--max-new-tokens", "4", "--finetuned-model", str(tiny_model_dir), "--base-model", str(other_tiny_model_dir)]
+    )
+    printed = capsys.readouterr().out
+    assert "queued 3 clips" in printed and f"left out (unreadable): {broken.name}" in printed
+    store = ReviewStore(data)
+    items = [store.get(i) for i in range(1, 4)]
+    assert all(item.source_split == "test" and item.is_test and item.source == "cv-test" for item in items)
+    assert all(store.audio_path(item.audio_hash).is_file() for item in items)
+
+
+class StandInHfApi:
+    """Plays the Hub for CommitScheduler and snapshot_download: a local folder per repo. No network here."""
+
+    def __init__(self, remote: Path):
+        self.remote = remote
+        self.commits = []
+        self._executor = ThreadPoolExecutor(max_workers=1)
+
+    def create_repo(self, repo_id, private=None, repo_type=None, exist_ok=False):
+        (self.remote / repo_id).mkdir(parents=True, exist_ok=True)
+        self.created = (repo_id, private, repo_type)
+        return SimpleNamespace(repo_id=repo_id)
+
+    def run_as_future(self, fn, *args, **kwargs):
+        return self._executor.submit(fn, *args, **kwargs)
+
+    def create_commit(self, repo_id, repo_type, operations, commit_message, revision=None):
+        for operation in operations:
+            target = self.remote / repo_id / operation.path_in_repo
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(operation.path_or_fileobj.read())
+        self.commits.append(sorted(operation.path_in_repo for operation in operations))
+
+    def snapshot_download(self, repo_id, repo_type, local_dir, allow_patterns):
+        if not (self.remote / repo_id).is_dir():
+            raise FileNotFoundError(f"no repo {repo_id}")
+        shutil.copytree(self.remote / repo_id, local_dir, dirs_exist_ok=True)
+        return local_dir
+
+
+def test_hub_sync_pushes_exports_and_restores_an_empty_store(reviewed_store, tmp_path):
+    api = StandInHfApi(tmp_path / "hub")
+    scheduler = start_hub_sync(reviewed_store, tmp_path / "sync", repo_id="me/reviews", hf_api=api, every_minutes=60)
+    try:
+        scheduler.trigger().result()
+    finally:
+        scheduler.stop()
+    assert api.created == ("me/reviews", True, "dataset")  # private: reviewers' work is not public by default
+    assert api.commits[0] == ["README.md", PARQUET_PATH]  # audio is in the parquet; sft.jsonl has local paths
+    assert all(commit == api.commits[0] for commit in api.commits)
+
+    fresh = ReviewStore(tmp_path / "restarted")
+    restarted = start_hub_sync(fresh, tmp_path / "sync2", repo_id="me/reviews", hf_api=api, every_minutes=60)
+    restarted.stop()
+    assert {(i.text, i.audio_hash) for i in fresh.corrected()} == {
+        (i.text, i.audio_hash) for i in reviewed_store.corrected()
+    }
+    assert start_hub_sync(fresh, tmp_path / "sync3", repo_id=None, token=None) is None  # not configured: no sync
