@@ -74,6 +74,8 @@ def supervise_targets(
         end = int(attention_mask[row].nonzero().max()) + 1
         start = end - len(target)
         if start < 0 or input_ids[row, start:end].tolist() != list(target):
-            raise ValueError(f"row {row} does not end with its target's tokens; the prompt and target merge when tokenized")
+            raise ValueError(
+                f"row {row} does not end with its target's tokens; the prompt and target merge when tokenized"
+            )
         labels[row, start:end] = input_ids[row, start:end]
     return labels

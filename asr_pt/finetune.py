@@ -173,6 +173,22 @@ def write_log(log_history: list[dict], path: str | Path) -> Path:
     return Path(path)
 
 
+def evaluate_checkpoint(
+    checkpoint: str | Path, base_model: str, specs: list[str], output_dir: str | Path, max_new_tokens: int = 512
+) -> str:
+    """The base model and the checkpoint through eval on `specs`; returns the card's table (the Results section
+    of eval's report.md, which also marks a dataset the checkpoint was trained or selected on as not held out)."""
+    from asr_pt.evaluation import evaluate
+    from asr_pt.report import REPORT_FILE
+
+    models = {"base": base_model, "fine-tuned": str(checkpoint)}
+    evaluate(models, specs, output_dir, max_new_tokens=max_new_tokens, verbose=False)
+    report = (Path(output_dir) / REPORT_FILE).read_text(encoding="utf-8")
+    results = report.split("\n## Results\n", 1)[1].split("\n## ", 1)[0].strip()
+    link = Path(output_dir).name + "/" + REPORT_FILE
+    return f"{results}\n\nIntervals, notes and the worst utterances: [{link}]({link})."
+
+
 def model_card(
     *,
     base_model: str,

@@ -18,7 +18,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from asr_pt.audio import AudioError, content_hash, load_audio
-from asr_pt.corpora import Example, Spec, parse_spec, read_examples
+from asr_pt.corpora import CorpusError, Example, Spec, parse_spec, read_examples
+from asr_pt.store import DB_NAME  # importing the store registers the `store:` scheme with the corpus readers
 from asr_pt.text import written_form
 
 MIN_SECONDS = 0.3
@@ -110,15 +111,19 @@ def resolve_spec(spec: str) -> str:
 
 
 def corrections_spec(path: str) -> str:
-    """The SPEC of the review store's corrections: an export folder (parquet) or the store's data folder."""
+    """The SPEC of the reviewers' corrections: the review store's data folder, or a folder it exported."""
     if path.startswith("store:"):
         return path
     folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"--corrections {path}: there is no such folder (give a review store or its export)")
+    if (folder / DB_NAME).is_file():
+        return f"corrections=store:{folder}"
     if any((folder / "data").glob("*.parquet")):
         return f"corrections={folder}?split=train"  # the export's one split (data/train-00000-of-00001.parquet)
-    return f"corrections=store:{folder}"
+    if not folder.is_dir():
+        raise CorpusError(f"--corrections {path}: there is no such folder (give a review store or its export)")
+    raise CorpusError(
+        f"--corrections {path}: neither a review store ({DB_NAME}) nor an export of one (data/*.parquet) is there"
+    )
 
 
 def _seconds(audio: str | bytes) -> float:

@@ -11,7 +11,8 @@ import pytest
 from conftest import write_export
 
 from asr_pt.audio import SAMPLE_RATE, content_hash, load_audio, write_wav
-from asr_pt.corpora import read_examples
+from asr_pt.corpora import CorpusError, read_examples
+from asr_pt.store import ReviewStore
 from asr_pt.text import written_form
 from asr_pt.training_data import (
     Fingerprints,
@@ -102,12 +103,13 @@ def test_corrections_can_be_an_export_or_a_store(tmp_path, speech_clips):
     spec = corrections_spec(str(export))
     assert spec == f"corrections={export}?split=train"
     assert [e.text for e in read_examples(spec)] == [s for _, s in speech_clips[:2]]
-    store = tmp_path / "store"
-    store.mkdir()
-    assert corrections_spec(str(store)) == f"corrections=store:{store}"
+    store = ReviewStore(tmp_path / "store")
+    assert corrections_spec(str(store.data_dir)) == f"corrections=store:{store.data_dir}"
     assert corrections_spec("store:/data") == "store:/data"
-    with pytest.raises(FileNotFoundError, match="no such folder"):
+    with pytest.raises(CorpusError, match="no such folder"):
         corrections_spec(str(tmp_path / "missing"))
+    with pytest.raises(CorpusError, match="neither a review store"):
+        corrections_spec(str(tmp_path))
 
 
 def test_specs_are_recorded_with_absolute_folders(tmp_path, monkeypatch, audiofolder_corpus):

@@ -44,6 +44,7 @@ parser.add_argument("--limit", type=int, help="at most N examples per source (fo
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--resume", nargs="?", const=True, default=None, help="resume the latest (or the given) checkpoint")
 parser.add_argument("--eval-after", action="append", default=[], metavar="SPEC", help="evaluate the result on it")
+parser.add_argument("--eval-max-new-tokens", type=int, default=512, help="longest transcript in --eval-after")
 args = parser.parse_args()
 
 if not args.corrections and not args.dataset:
@@ -53,6 +54,7 @@ from transformers import Trainer, TrainingArguments  # noqa: E402  (after argpar
 
 from asr_pt import finetune, training_data  # noqa: E402
 from asr_pt.collator import SFTCollator  # noqa: E402
+from asr_pt.corpora import CorpusError  # noqa: E402
 
 on_gpu = torch.cuda.is_available()
 output = Path(args.output)
@@ -96,24 +98,27 @@ def say(*message) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # data: corrections and corpora, written-form targets, filters, held-out sets kept out
 
-train_specs = ([training_data.corrections_spec(args.corrections)] if args.corrections else []) + args.dataset
-holdout = training_data.read_fingerprints(args.holdout, progress=main_process)
-say(f"held out: {len(holdout.hashes)} clips, {len(holdout.sentences)} sentences from {len(args.holdout)} sets")
-validation, validation_counts = training_data.prepare(args.validation, holdout=holdout, progress=main_process)
-if args.validation and not validation:
-    sys.exit(f"the validation sets left nothing to validate on:\n{training_data.counts_table(validation_counts)}")
-train, train_counts = training_data.prepare(
-    train_specs,
-    holdout=holdout,
-    validation=training_data.Fingerprints.of(validation),
-    limit=args.limit,
-    progress=main_process,
-)
+try:
+    train_specs = ([training_data.corrections_spec(args.corrections)] if args.corrections else []) + args.dataset
+    holdout = training_data.read_fingerprints(args.holdout, progress=main_process)
+    say(f"held out: {len(holdout.hashes)} clips, {len(holdout.sentences)} sentences from {len(args.holdout)} sets")
+    validation, validation_counts = training_data.prepare(args.validation, holdout=holdout, progress=main_process)
+    if args.validation and not validation:
+        sys.exit(f"the validation sets left nothing to validate on:\n{training_data.counts_table(validation_counts)}")
+    train, train_counts = training_data.prepare(
+        train_specs,
+        holdout=holdout,
+        validation=training_data.Fingerprints.of(validation),
+        limit=args.limit,
+        progress=main_process,
+    )
+except CorpusError as error:
+    sys.exit(f"python -m train: error: {error}")
 say("training data\n" + training_data.counts_table(train_counts))
 if validation:
     say("validation data\n" + training_data.counts_table(validation_counts))
 if not train:
-    sys.exit("no training examples are left after the filters above")
+    sys.exit(f"no training examples are left after the filters:\n{training_data.counts_table(train_counts)}")
 
 record = {
     "base_model": args.base_model,
@@ -162,18 +167,21 @@ if trainer.is_world_process_zero():
     finetune.plot_loss(history, output / finetune.LOSS_CURVE)
     best_step = int(Path(trainer.state.best_model_checkpoint).name.split("-")[-1]) if validation else None
     best = {"step": best_step or trainer.state.global_step, "loss": trainer.state.best_metric}
-    eval_table = None
-    if args.eval_after:
-        eval_table = finetune.evaluate(output, args.eval_after, output / "eval")
     hyperparameters = {
         "learning rate": f"{args.lr:g} ({args.lr_scheduler}, warmup {args.warmup_ratio:g})",
         "batch": f"{args.batch_size} per device x {args.grad_accum} accumulation x {training_args.world_size} devices",
         "epochs": f"{trainer.state.epoch:.2f} ({trainer.state.global_step} steps)",
         "precision": "bf16" if training_args.bf16 else "float32",
         "gradient checkpointing": training_args.gradient_checkpointing,
-        "optimizer": training_args.optim.value if hasattr(training_args.optim, "value") else training_args.optim,
+        "optimizer": str(training_args.optim.value),
         "seed": args.seed,
     }
+    del trainer, model  # eval loads the base model and the checkpoint afresh
+    eval_table = None
+    if args.eval_after:
+        eval_table = finetune.evaluate_checkpoint(
+            output, args.base_model, args.eval_after, output / "eval", args.eval_max_new_tokens
+        )
     card = finetune.model_card(
         base_model=args.base_model,
         record=record,
