@@ -15,12 +15,11 @@ from safetensors.torch import load_file
 from asr_pt.finetune import LOSS_CURVE, TRAINING_LOG, TRAINING_RECORD, load_processor
 
 REPO = Path(__file__).resolve().parents[1]
-# Qwen2's own pre-tokenizer regex, which transformers 4.57.6 swaps for another when a checkpoint's config.json says it
-# was saved by a version in (4.57.2, 5.0): the trap a fine-tuned checkpoint must not fall into.
-QWEN2_REGEX = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-TRICKY_TEXT = "OláMundo, ÉAssim que se diz? CamelCaseEmPortuguês don't 123"
+# transformers 4.57.6 swaps a tokenizer's first pre-tokenizer for its own regex when the checkpoint's config.json says
+# it was saved by a version in (4.57.2, 5.0): the trap a fine-tuned checkpoint must not fall into. A base whose
+# pre-tokenizer splits every character tokenizes visibly differently once swapped.
+CHARACTER_REGEX = r"."
+TEXT = "O gato dorme no sofá."
 
 
 def run(module: str, *args: str, env: dict | None = None, launcher: list[str] | None = None) -> str:
@@ -37,11 +36,11 @@ def train(*args: str, **kwargs) -> str:
 
 @pytest.fixture(scope="module")
 def old_style_base(tmp_path_factory, tiny_model_dir) -> Path:
-    """A tiny base whose tokenizer has Qwen2's regex and whose config says transformers 4.51.3, like many real
-    checkpoints: loading it does not swap the pre-tokenizer, loading a copy stamped 4.57.6 does."""
+    """A tiny base whose config says transformers 4.51.3, like many real checkpoints, so loading it keeps its own
+    pre-tokenizer (one that splits every character), while loading a copy stamped 4.57.6 swaps it."""
     base = Path(shutil.copytree(tiny_model_dir, tmp_path_factory.mktemp("old-style") / "base"))
     tokenizer = json.loads((base / "tokenizer.json").read_text(encoding="utf-8"))
-    tokenizer["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {"Regex": QWEN2_REGEX}
+    tokenizer["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {"Regex": CHARACTER_REGEX}
     (base / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
     config = json.loads((base / "config.json").read_text(encoding="utf-8"))
     (base / "config.json").write_text(json.dumps({**config, "transformers_version": "4.51.3"}), encoding="utf-8")
@@ -97,7 +96,7 @@ def test_best_checkpoint_is_chosen_on_validation_loss_and_tokenizes_like_its_bas
     stamped = Path(shutil.copytree(old_style_base, tmp_path / "stamped"))
     config = json.loads((stamped / "config.json").read_text())
     (stamped / "config.json").write_text(json.dumps({**config, "transformers_version": "4.57.6"}))
-    tokens = {name: load_processor(str(folder)).tokenizer.tokenize(TRICKY_TEXT) for name, folder in [
+    tokens = {name: load_processor(str(folder)).tokenizer.tokenize(TEXT) for name, folder in [
         ("base", old_style_base), ("stamped", stamped), ("trained", output)
     ]}  # fmt: skip
     assert tokens["stamped"] != tokens["base"]
@@ -168,7 +167,7 @@ def test_the_loop_learns_corrections_made_in_the_store(tmp_path, learnable_tiny_
 
     output = tmp_path / "trained"
     train(
-        "--base-model", model, "--corrections", tmp_path / "export", "--output", output, "--max-steps", 60,
+        "--base-model", model, "--corrections", tmp_path / "export", "--output", output, "--max-steps", 100,
         "--batch-size", 4, "--grad-accum", 1, "--lr", 1e-2, "--warmup-ratio", 0.05, "--eval-steps", 1000,
     )  # fmt: skip
     clips = f"clips={tmp_path / 'export'}?split=train"
@@ -177,7 +176,10 @@ def test_the_loop_learns_corrections_made_in_the_store(tmp_path, learnable_tiny_
 
     results = json.loads((tmp_path / "eval" / "results.json").read_text())["clips"]
     assert results["before"]["wer"] >= 90
-    assert results["after"]["wer"] <= 20
+    # The issue's bar is 20%. The right masking reaches 0% here; a collator with the QwenLM#70 bug (prompt tokens in
+    # the loss) was run through this very test once and reached 14.6% (one clip of eight confused), so the bar is
+    # set at 10% to fail it: its loss is spread over prompt and audio placeholder tokens and learns the clips later.
+    assert results["after"]["wer"] <= 10
     assert results["after"]["seen_in_training"] == ["trained_on"]  # eval knows these clips are not held out
     record = json.loads((output / TRAINING_RECORD).read_text())
     assert record["counts"]["train"]["corrections"] == {"read": 8, "kept": 8, "hours": record["counts"]["train"][
