@@ -178,7 +178,8 @@ class ReviewTab:
             + (f" · already reviewed {item.reviews}x" if item.reviews else "")
         )
         reference = f"Source reference: *{item.reference}*" if item.reference else ""
-        diff = align_words(normalize(item.hypothesis_finetuned), normalize(item.hypothesis_base))
+        words = align_words(normalize(item.hypothesis_finetuned), normalize(item.hypothesis_base))
+        diff = [(word + " ", tag) for word, tag in words]  # HighlightedText runs unmarked words together
         return [
             {"id": item.id, "version": item.version},
             info,

@@ -6,9 +6,11 @@ import gradio as gr
 import numpy as np
 import pytest
 
+import app
+from asr_pt.models import ASRModel
 from asr_pt.reviewers import hash_password
 from asr_pt.store import ReviewStore
-from review_ui import KEYBOARD_HEAD, NOT_LOGGED_IN, DataTab, ReviewAccess, ReviewTab, review_tabs
+from review_ui import NOT_LOGGED_IN, DataTab, ReviewAccess, ReviewTab, queue_for_review
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -60,18 +62,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_reviewer_corrects_an_item_with_the_keyboard_and_sees_it_counted(tmp_path, access):
+def tiny_models(finetuned, base) -> app.Models:
+    return app.Models(*(ASRModel(str(folder), max_new_tokens=4) for folder in (finetuned, base)))
+
+
+def test_send_to_review_stores_the_clip_both_hypotheses_and_the_reference(
+    tmp_path, speech_clips, tiny_model_dir, other_tiny_model_dir
+):
+    store = ReviewStore(tmp_path)
+    path, sentence = speech_clips[1]
+    with pytest.raises(gr.Error, match="Transcribe a clip first"):
+        queue_for_review(store, str(path), sentence, None)
+    result = app.make_transcribe(tiny_models(tiny_model_dir, other_tiny_model_dir), 10.0)(
+        str(path), "Portuguese", "", sentence
+    )
+    assert "item 1" in queue_for_review(store, str(path), sentence, result)
+    item = store.get(1)
+    runs = result["runs"]
+    assert (item.source, item.reference, item.status) == ("demo", sentence, "pending")
+    assert (item.hypothesis_finetuned, item.hypothesis_base) == (
+        runs["finetuned"]["transcript"]["text"],
+        runs["base"]["transcript"]["text"],
+    )
+    assert (item.model_finetuned, item.model_base) == (str(tiny_model_dir), str(other_tiny_model_dir))
+    assert store.audio_path(item.audio_hash).is_file()
+
+
+def test_reviewer_corrects_an_item_with_the_keyboard_and_sees_it_counted(
+    tmp_path, access, tiny_model_dir, other_tiny_model_dir
+):
     from playwright.sync_api import expect, sync_playwright
 
     store = ReviewStore(tmp_path)
     queue_clips(store, 3)
-    with gr.Blocks() as demo:
-        with gr.Tabs():
-            with gr.Tab("Transcribe"):
-                gr.Markdown("demo")
-            review_tabs(demo, store, access)
+    demo = app.build_demo(tiny_models(tiny_model_dir, other_tiny_model_dir), store=store, access=access)
     port = free_port()
-    demo.launch(server_port=port, prevent_thread_lock=True, head=KEYBOARD_HEAD)
+    app.launch(demo, store=store, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -79,6 +105,7 @@ def test_reviewer_corrects_an_item_with_the_keyboard_and_sees_it_counted(tmp_pat
             )
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}")
+            expect(page.locator("#send-to-review")).to_be_visible()  # the demo stays public
             page.get_by_role("tab", name="Review").click()
             expect(page.locator("#review-editor")).to_be_hidden()
             page.get_by_label("Reviewer name").fill("ana")

@@ -1,0 +1,113 @@
+"""One clip through the fine-tuned and the zero-shot model, side by side: what the demo shows and its API returns.
+
+A model that cannot load does not stop the comparison: its side carries the reason instead of a transcript, and
+only the scores that need it are left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr_pt.audio import AudioError, duration, read_audio
+from asr_pt.metrics import PROTOCOLS, Scores, align_words, score_pair
+from asr_pt.models import AUTO_LANGUAGE, DEFAULT_LANGUAGE, ASRModel, ModelLoadError, Transcript, supported_languages
+from asr_pt.text import normalize
+
+FINETUNED, BASE, REFERENCE = "finetuned", "base", "reference"
+# Each pair is (hypothesis, reference): the base is scored against the fine-tuned model, which makes their WER a
+# measure of disagreement, and each model against the reference transcript when there is one.
+PAIRS = ((BASE, FINETUNED), (FINETUNED, REFERENCE), (BASE, REFERENCE))
+
+
+def pair_name(hypothesis: str, reference: str) -> str:
+    return f"{hypothesis}_vs_{reference}"
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One model's side: its transcript and warnings, or why it has none."""
+
+    model_id: str
+    transcript: Transcript | None
+    warnings: list[str]
+    error: str | None  # the load failure, in words for the visitor
+
+
+@dataclass(frozen=True)
+class Comparison:
+    audio_seconds: float
+    audio_notes: list[str]  # what was done to the audio: resampled, down-mixed, padded
+    language: str  # as asked: a language name or "auto"
+    reference: str
+    runs: dict[str, ModelRun]  # FINETUNED and BASE
+    scores: dict[str, dict[str, Scores]]  # pair name -> protocol -> scores, for the pairs that can be scored
+    diffs: dict[str, list[tuple[str, str | None]]]  # pair name -> word alignment of the normalised texts
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data, as the demo's API returns it; each transcript also gives its real-time factor."""
+        data = dataclasses.asdict(self)
+        for name, run in self.runs.items():
+            if run.transcript is not None:
+                data["runs"][name]["transcript"]["rtf"] = run.transcript.rtf
+        return data
+
+
+def compare(
+    audio: str | Path,
+    finetuned: ASRModel,
+    base: ASRModel,
+    *,
+    language: str = DEFAULT_LANGUAGE,
+    context: str = "",
+    reference: str = "",
+    max_seconds: float | None = None,
+) -> Comparison:
+    """Transcribes `audio` with both models and scores them against each other and against `reference`.
+
+    Raises AudioError for audio that cannot be used, ValueError for an unknown language, and ModelLoadError only when
+    neither model can load (the message names both).
+    """
+    language = (language or DEFAULT_LANGUAGE).strip()
+    if language != AUTO_LANGUAGE and language not in supported_languages():
+        raise ValueError(f"unsupported language {language!r}: use {AUTO_LANGUAGE!r} or one of {supported_languages()}")
+    if audio is None or not str(audio).strip():
+        raise AudioError("no audio: record a clip or upload a file first")
+    clip = read_audio(audio, max_seconds=max_seconds)
+    runs = {
+        side: _run(model, clip.samples, language, context or "")
+        for side, model in ((FINETUNED, finetuned), (BASE, base))
+    }
+    if all(run.error for run in runs.values()):
+        raise ModelLoadError(" ".join(run.error for run in runs.values()))
+    reference = (reference or "").strip()
+    texts = {name: run.transcript.text for name, run in runs.items() if run.transcript is not None}
+    if reference:
+        texts[REFERENCE] = reference
+    pairs = [(hyp, ref) for hyp, ref in PAIRS if hyp in texts and ref in texts]
+    return Comparison(
+        audio_seconds=duration(clip.samples),
+        audio_notes=clip.notes,
+        language=language,
+        reference=reference,
+        runs=runs,
+        scores={
+            pair_name(hyp, ref): {protocol: score_pair(texts[ref], texts[hyp], protocol) for protocol in PROTOCOLS}
+            for hyp, ref in pairs
+        },
+        diffs={pair_name(hyp, ref): align_words(normalize(texts[ref]), normalize(texts[hyp])) for hyp, ref in pairs},
+    )
+
+
+def _run(model: ASRModel, samples, language: str, context: str) -> ModelRun:
+    try:
+        transcript = model.transcribe(samples, language=language, context=context)
+    except ModelLoadError as error:
+        return ModelRun(model.model_id, None, [], str(error))
+    warnings = []
+    if transcript.truncated:
+        warnings.append(f"output cut at {model.max_new_tokens} new tokens: the text is probably incomplete")
+    if not transcript.text:
+        warnings.append("the model heard no speech")
+    return ModelRun(model.model_id, transcript, warnings, None)

@@ -1,0 +1,166 @@
+"""The Space through its API, as `gradio_client` users see it, on two tiny models of different seeds."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+import app
+from asr_pt.audio import load_audio
+from asr_pt.compare import BASE, FINETUNED, pair_name
+from asr_pt.metrics import score_pair
+from asr_pt.models import ASRModel
+
+MAX_NEW_TOKENS = 8
+MAX_SECONDS = 10.0
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(finetuned: str, base: str):
+    """The app on a free port with models loading in the background, as `python app.py` runs it."""
+    models = app.Models(*(ASRModel(m, max_new_tokens=MAX_NEW_TOKENS) for m in (finetuned, base)))
+    models.load_in_background()
+    demo = app.build_demo(models, max_seconds=MAX_SECONDS)
+    port = free_port()
+    app.launch(demo, max_seconds=MAX_SECONDS, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_model_dir, other_tiny_model_dir):
+    demo, url = serve(str(tiny_model_dir), str(other_tiny_model_dir))
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def transcribe(client, path, reference="", language="Portuguese", context=""):
+    return client.predict(handle_file(str(path)), language, context, reference, api_name="/transcribe")
+
+
+def test_a_portuguese_clip_gives_both_texts_and_their_wer(client, tiny_model_dir, other_tiny_model_dir, speech_clips):
+    path, _ = speech_clips[3]
+    result = transcribe(client, path)
+    audio = load_audio(path)
+    texts = {side: result["runs"][side]["transcript"]["text"] for side in (FINETUNED, BASE)}
+    expected = {
+        FINETUNED: ASRModel(str(tiny_model_dir), max_new_tokens=MAX_NEW_TOKENS).transcribe(audio).text,
+        BASE: ASRModel(str(other_tiny_model_dir), max_new_tokens=MAX_NEW_TOKENS).transcribe(audio).text,
+    }
+    assert texts == expected and texts[FINETUNED] != texts[BASE]
+    between = result["scores"][pair_name(BASE, FINETUNED)]
+    assert between["written"]["wer"] == pytest.approx(score_pair(texts[FINETUNED], texts[BASE], "written").wer)
+    assert between["normalized"]["cer"] == pytest.approx(score_pair(texts[FINETUNED], texts[BASE], "normalized").cer)
+    assert set(result["scores"]) == {pair_name(BASE, FINETUNED)}  # no reference, no reference scores
+    assert result["runs"][FINETUNED]["model_id"] == str(tiny_model_dir)
+    assert result["runs"][BASE]["transcript"]["language"] == "Portuguese"
+    assert result["runs"][BASE]["transcript"]["rtf"] > 0
+
+
+def test_a_reference_is_scored_in_both_protocols(client, speech_clips):
+    path, sentence = speech_clips[4]
+    result = transcribe(client, path, reference=sentence)
+    for side in (FINETUNED, BASE):
+        text = result["runs"][side]["transcript"]["text"]
+        for protocol in ("written", "normalized"):
+            scores = result["scores"][pair_name(side, "reference")][protocol]
+            assert scores["wer"] == pytest.approx(score_pair(sentence, text, protocol).wer)
+        assert [word for word, _ in result["diffs"][pair_name(side, "reference")]]  # every reference word shows up
+
+
+def test_bad_input_gets_the_librarys_message_and_the_next_request_works(client, speech_clips, tmp_path):
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("this is not audio")
+    with pytest.raises(AppError, match="notes.wav is not readable audio"):
+        transcribe(client, not_audio)
+    long_clip = tmp_path / "long.wav"
+    subprocess.run(["sox", str(speech_clips[0][0]), str(long_clip), "repeat", "8"], check=True)
+    with pytest.raises(AppError, match=f"the audio is too long: .* the limit is {MAX_SECONDS:g} s"):
+        transcribe(client, long_clip)
+    with pytest.raises(AppError, match="Klingon is not in the list of choices"):
+        client.predict(handle_file(str(speech_clips[0][0])), "Klingon", "", "", api_name="/transcribe")
+    assert transcribe(client, speech_clips[0][0])["runs"][BASE]["transcript"]["text"] is not None
+
+
+def test_status_endpoint_reports_both_models_ready(client):
+    status = client.predict(api_name="/status")
+    assert {side: status[side]["state"] for side in (FINETUNED, BASE)} == {FINETUNED: "ready", BASE: "ready"}
+
+
+def test_a_missing_model_is_explained_and_the_other_still_transcribes(other_tiny_model_dir, speech_clips):
+    demo, url = serve("/no/such/checkpoint", str(other_tiny_model_dir))
+    try:
+        client = Client(url, verbose=False)
+        result = transcribe(client, speech_clips[0][0])
+        status = client.predict(api_name="/status")
+    finally:
+        demo.close()
+    assert result["runs"][FINETUNED]["transcript"] is None
+    assert "Could not load model '/no/such/checkpoint': there is no folder" in result["runs"][FINETUNED]["error"]
+    assert result["runs"][BASE]["transcript"]["text"] is not None and result["scores"] == {}
+    assert status[FINETUNED]["state"] == "unavailable" and status[BASE]["state"] == "ready"
+    assert "ASR_PT_FINETUNED_MODEL=/path/to/folder" in status[FINETUNED]["message"]
+
+
+def test_python_app_py_offline_says_the_hub_model_could_not_be_fetched(tiny_model_dir, speech_clips, tmp_path):
+    """The shipped defaults on a machine without the Hub: the log and the page explain, the other model works."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "ASR_PT_FINETUNED_MODEL": str(tiny_model_dir),
+        "ASR_PT_MAX_NEW_TOKENS": str(MAX_NEW_TOKENS),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "ASR_PT_DATA_DIR": str(tmp_path / "data"),  # the review store, out of the repository
+    }
+    env.pop("ASR_PT_BASE_MODEL", None)
+    log = tmp_path / "app.log"
+    with open(log, "w") as log_file:
+        server = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log_file, stderr=log_file)
+    try:
+        status = wait_until_settled(f"http://127.0.0.1:{port}/", server)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        result = transcribe(client, speech_clips[0][0])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert status[FINETUNED]["state"] == "ready" and status[BASE]["state"] == "unavailable"
+    message = status[BASE]["message"]
+    for words in ("Qwen/Qwen3-ASR-1.7B", "cannot be reached (offline)", "tiny-model", "ASR_PT_BASE_MODEL="):
+        assert words in message
+    assert message in log.read_text()
+    assert result["runs"][FINETUNED]["transcript"]["text"] is not None
+    assert "Qwen/Qwen3-ASR-1.7B" in result["runs"][BASE]["error"]
+
+
+def wait_until_settled(url: str, server: subprocess.Popen, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "app.py exited"
+        try:
+            status = Client(url, verbose=False).predict(api_name="/status")
+        except httpx.ConnectError:  # not listening yet
+            time.sleep(0.5)
+            continue
+        if all(s["state"] != "loading" for s in status.values()):
+            return status
+        time.sleep(0.5)
+    raise TimeoutError(f"app.py did not finish loading its models in {timeout} s")
