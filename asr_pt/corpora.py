@@ -132,8 +132,13 @@ def _read_load_dataset(spec: Spec) -> Iterator[Example]:
     from datasets import load_dataset
 
     split = spec.split or DEFAULT_SPLIT
+    # A local folder whose README declares `configs:` (as the review store's export does) is cached under its folder
+    # name and file pattern alone, so a second folder of the same name would read back the first one's rows: local
+    # folders are always read afresh (and not checked against the sizes cached for their namesake).
+    local = Path(spec.source).expanduser().is_dir()
+    fresh = {"download_mode": "force_redownload", "verification_mode": "no_checks"} if local else {}
     try:
-        dataset = load_dataset(spec.source, spec.options.get("config"), split=split)
+        dataset = load_dataset(spec.source, spec.options.get("config"), split=split, **fresh)
     except Exception as error:  # datasets raises many kinds for "cannot find it"; all mean the same here
         raise CorpusError(f"could not load dataset {spec.source!r} (split {split}): {error}") from error
     yield from _read_hf_dataset(dataset, spec, split)

@@ -127,3 +127,54 @@ def serve_demo():
 @pytest.fixture(scope="session")
 def demo_url(serve_demo, tiny_model_dir, other_tiny_model_dir) -> str:
     return serve_demo(str(tiny_model_dir), str(other_tiny_model_dir))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# train: the review store's export layout (the agreed contract), and a tiny model wide enough to learn a few clips
+
+
+def write_export(folder: Path, clips: list[tuple[Path, str]], source_splits: list[str] | None = None) -> Path:
+    """A folder shaped like `python -m asr_pt export` writes it: data/train-00000-of-00001.parquet, every column."""
+    from datasets import Audio, Dataset, Features, Value
+
+    from asr_pt.audio import content_hash, duration, load_audio
+
+    splits = source_splits or [""] * len(clips)
+    samples = [load_audio(path) for path, _ in clips]
+    string_columns = ["id", "text", "reference", "hypothesis_finetuned", "hypothesis_base", "model_finetuned"]
+    string_columns += ["model_base", "verdict", "reviewer", "source", "source_id", "source_split", "audio_hash"]
+    features = Features(
+        {"audio": {"bytes": Value("binary"), "path": Value("string")}}
+        | {column: Value("string") for column in string_columns}
+        | {"is_test": Value("bool"), "duration": Value("float64")}
+    )
+    rows = {
+        "audio": [{"bytes": path.read_bytes(), "path": path.name} for path, _ in clips],
+        "id": [f"item-{i}" for i in range(len(clips))],
+        "text": [sentence for _, sentence in clips],
+        "reference": [sentence for _, sentence in clips],
+        "hypothesis_finetuned": ["?"] * len(clips),
+        "hypothesis_base": ["?"] * len(clips),
+        "model_finetuned": ["tiny-a"] * len(clips),
+        "model_base": ["tiny-b"] * len(clips),
+        "verdict": ["both wrong"] * len(clips),
+        "reviewer": ["ana"] * len(clips),
+        "source": ["espeak"] * len(clips),
+        "source_id": [path.name for path, _ in clips],
+        "source_split": splits,
+        "audio_hash": [content_hash(s) for s in samples],
+        "is_test": [split.startswith("test") for split in splits],
+        "duration": [duration(s) for s in samples],
+    }
+    dataset = Dataset.from_dict(rows, features=features).cast_column("audio", Audio(sampling_rate=16000, decode=False))
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    dataset.to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def learnable_tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny model that can learn eight clips on CPU in a minute or two (see `build_tiny_model`)."""
+    return build_tiny_model(
+        tmp_path_factory.mktemp("tiny-learnable"), seed=1, hidden_size=128, audio_initializer_range=0.3
+    )

@@ -64,3 +64,17 @@ def test_bad_specs_say_what_is_wrong(tmp_path, common_voice_corpus):
     (tmp_path / "metadata.csv").write_text("file_name,label\na.wav,x\n")
     with pytest.raises(CorpusError, match="sentence"):
         list(read_examples(str(tmp_path)))
+
+
+def test_two_local_folders_of_the_same_name_with_a_dataset_card_are_not_confused(tmp_path, speech_clips):
+    """datasets caches a folder whose README declares `configs:` by its name and file pattern only (the review
+    store's export has such a card): a second export named alike must not read back the first one's rows."""
+    from conftest import write_export
+
+    card = "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n---\n"
+    texts = []
+    for clips, parent in ((speech_clips[:2], "first"), (speech_clips[2:5], "second")):
+        export = write_export(tmp_path / parent / "export", clips)
+        (export / "README.md").write_text(card, encoding="utf-8")
+        texts.append([e.text for e in read_examples(f"{export}?split=train")])
+    assert texts == [[s for _, s in speech_clips[:2]], [s for _, s in speech_clips[2:5]]]
