@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import app
+from app import NOT_LOGGED_IN, DataTab, ReviewAccess, ReviewTab, queue_for_review
 from asr_pt.models import ASRModel
 from asr_pt.reviewers import hash_password
 from asr_pt.store import ReviewStore
-from review_ui import NOT_LOGGED_IN, DataTab, ReviewAccess, ReviewTab, queue_for_review
 
 CHROMIUM = "/usr/bin/chromium"
 
