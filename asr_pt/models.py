@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,7 @@ class ASRModel:
         self.max_new_tokens = max_new_tokens
         self.max_batch_size = max_batch_size
         self._model = None
+        self._load_error: ModelLoadError | None = None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
         self._finished_rows: list[bool] = []
@@ -104,11 +106,18 @@ class ASRModel:
         return self._model is not None
 
     def load(self):
-        """Load the checkpoint once; later calls return the same `Qwen3ASRModel`."""
+        """Load the checkpoint once; later calls return the same `Qwen3ASRModel`, or raise the same error at once
+        (a Hub id that cannot be fetched would otherwise stall every request on network retries)."""
         if self._model is None:
             with self._load_lock:
+                if self._load_error is not None:
+                    raise self._load_error
                 if self._model is None:
-                    self._model = self._from_pretrained()
+                    try:
+                        self._model = self._from_pretrained()
+                    except ModelLoadError as error:
+                        self._load_error = error
+                        raise
         return self._model
 
     def _from_pretrained(self):
@@ -130,14 +139,18 @@ class ASRModel:
 
     def _watch_generation(self, network) -> None:
         """Record, per generated row, whether it ended on an EOS token: qwen-asr drops that fact."""
-        generate = network.generate
+        # Neither `self` nor `network` is held strongly: a reference cycle would keep the weights alive after `del`
+        # until the garbage collector happens to run, and eval relies on one model in memory at a time.
+        generate = type(network).generate
+        network_ref = weakref.ref(network)
+        finished_rows = self._finished_rows
 
         def generate_and_record(*args, **kwargs):
-            result = generate(*args, **kwargs)
+            result = generate(network_ref(), *args, **kwargs)
             prompt_length = kwargs["input_ids"].shape[1] if "input_ids" in kwargs else args[0].shape[1]
             new_tokens = result.sequences[:, prompt_length:]
             ended = torch.isin(new_tokens, torch.tensor(EOS_TOKEN_IDS, device=new_tokens.device)).any(dim=1)
-            self._finished_rows.extend(ended.tolist())
+            finished_rows.extend(ended.tolist())
             return result
 
         network.generate = generate_and_record
@@ -157,7 +170,7 @@ class ASRModel:
         forced = None if language in (None, "", AUTO_LANGUAGE) else language
         model = self.load()
         with self._generate_lock:
-            self._finished_rows = []
+            self._finished_rows.clear()
             start = time.perf_counter()
             results = model.transcribe([(a, SAMPLE_RATE) for a in audios], context=context, language=forced)
             elapsed = time.perf_counter() - start

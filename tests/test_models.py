@@ -74,3 +74,28 @@ def test_a_model_that_cannot_load_says_which_and_why(model_id, words):
         ASRModel(model_id).load()
     for word in words:
         assert word in str(error.value)
+
+
+def test_deleting_a_model_frees_its_weights_without_the_garbage_collector(tiny_model_dir, speech_clips):
+    import gc
+    import weakref
+
+    model = ASRModel(str(tiny_model_dir), max_new_tokens=4)
+    model.transcribe(load_audio(speech_clips[0][0]))
+    network = weakref.ref(model.load().model)
+    gc.disable()
+    try:
+        del model
+        assert network() is None
+    finally:
+        gc.enable()
+
+
+def test_a_failed_load_is_remembered_not_retried(tmp_path):
+    model = ASRModel(str(tmp_path / "missing"))
+    with pytest.raises(ModelLoadError) as first:
+        model.load()
+    (tmp_path / "missing").mkdir()  # even if the folder appears, the app keeps the answer it gave
+    with pytest.raises(ModelLoadError) as second:
+        model.load()
+    assert second.value is first.value
