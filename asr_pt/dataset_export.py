@@ -20,7 +20,6 @@ from asr_pt.audio import SAMPLE_RATE, load_audio
 from asr_pt.store import NewItem, ReviewStore, SaveConflict, StoreError
 
 PARQUET_PATH = "data/train-00000-of-00001.parquet"
-SFT_PREFIX = "language Portuguese<asr_text>"
 COLUMNS = (
     "id",
     "text",
@@ -51,6 +50,8 @@ class ExportSummary:
 def export_dataset(store: ReviewStore, out_dir: str | Path) -> ExportSummary:
     """Write every corrected, unflagged item to `out_dir` (replacing an earlier export there)."""
     from datasets import Audio, Dataset, Features, Value
+
+    from asr_pt.collator import target_text  # the SFT target the trainer expects (imported here: it loads torch)
 
     out = Path(out_dir).resolve()
     (out / "data").mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,7 @@ def export_dataset(store: ReviewStore, out_dir: str | Path) -> ExportSummary:
         with open(path, "w", encoding="utf-8") as f:
             for item in items:
                 if not item.is_test:  # SFT files are training input: test clips must never reach one
-                    line = {"audio": str(out / "audio" / f"{item.audio_hash}.wav"), "text": SFT_PREFIX + item.text}
+                    line = {"audio": str(out / "audio" / f"{item.audio_hash}.wav"), "text": target_text(item.text)}
                     f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     _write_atomically(out / "sft.jsonl", write_sft)
@@ -171,7 +172,9 @@ def dataset_card(store: ReviewStore, items: list, summary: ExportSummary) -> str
 def restore_export(store: ReviewStore, folder: str | Path) -> int:
     """Load an export's corrected items into a store (e.g. after a Space restarted empty); returns how many.
 
-    Items already in the store are left as they are, so restoring twice changes nothing.
+    Each row was corrected already, so it is restored as corrected whatever the store's `reviews_needed`. Items
+    already in the store with any saved work (a correction, a skip, a flag) are left as they are, so restoring twice
+    changes nothing.
     """
     from datasets import Audio, load_dataset
 
@@ -179,16 +182,24 @@ def restore_export(store: ReviewStore, folder: str | Path) -> int:
     if not parquet.exists():
         raise StoreError(f"{folder} is not an export: it has no {PARQUET_PATH}")
     rows = load_dataset("parquet", data_files=str(parquet), split="train").cast_column("audio", Audio(decode=False))
+    # One review completes an item here: with the store's own reviews_needed > 1 a restored item would go back to the
+    # queue with one review, and the next Hub push would export it as missing.
+    restorer = ReviewStore(store.data_dir, lease_seconds=store.lease_seconds, reviews_needed=1)
     restored = 0
-    for row in rows:
-        audio_hash, seconds = store.put_audio(load_audio(row["audio"]["bytes"]))
-        fields = {name: row[name] for name in NewItem.__dataclass_fields__ if name in row}
-        [item_id] = store.add_items([NewItem(**{**fields, "audio_hash": audio_hash, "duration": seconds})])
-        try:
-            store.save(item_id, row["reviewer"] or "restored", row["text"], 0, row["verdict"] or None)
-            restored += 1
-        except SaveConflict:
-            pass  # in the store already, maybe with newer work: keep that
+    try:
+        for row in rows:
+            audio_hash, seconds = restorer.put_audio(load_audio(row["audio"]["bytes"]))
+            fields = {name: row[name] for name in NewItem.__dataclass_fields__ if name in row}
+            [item_id] = restorer.add_items([NewItem(**{**fields, "audio_hash": audio_hash, "duration": seconds})])
+            if restorer.get(item_id).version > 0:
+                continue  # in the store already, maybe with newer work: keep that, and add nothing to its history
+            try:
+                item = restorer.save(item_id, row["reviewer"] or "restored", row["text"], 0, row["verdict"] or None)
+            except SaveConflict:
+                continue  # someone saved it this very moment
+            restored += item.status == "corrected"
+    finally:
+        restorer.close()
     return restored
 
 

@@ -31,6 +31,8 @@ class StoreSyncScheduler(CommitScheduler):
         super().__init__(folder_path=folder_path, repo_type="dataset", **kwargs)
 
     def push_to_hub(self):
+        if not self.store.corrected(limit=1):
+            return None  # never replace the Hub copy with an empty export (and datasets cannot write an empty one)
         change = self.store.last_change()
         if change != self._exported_change:
             with self.lock:

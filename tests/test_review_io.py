@@ -70,7 +70,8 @@ def test_export_round_trips_through_datasets(reviewed_store, tmp_path):
             "cv",
         )
         assert row["is_test"] == (row["source_split"] == "test")
-    assert load_dataset(str(out), split="train").num_rows == 3  # the card's config points at the parquet
+    # the card's config points at the parquet (a cache of our own: the shared one can hold another "export" folder's)
+    assert load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache")).num_rows == 3
 
     sft = [json.loads(line) for line in (out / "sft.jsonl").read_text(encoding="utf-8").splitlines()]
     train_items = [item for item in corrected.values() if not item.is_test]
@@ -91,11 +92,15 @@ def test_export_command_and_restore_into_an_empty_store(reviewed_store, tmp_path
     out = tmp_path / "export"
     main(["export", "--data-dir", str(reviewed_store.data_dir), str(out)])
     assert "exported 3 corrected items" in capsys.readouterr().out
-    fresh = ReviewStore(tmp_path / "fresh")
+    fresh = ReviewStore(tmp_path / "fresh", reviews_needed=2)  # a restored item is corrected all the same
     assert restore_export(fresh, out) == 3
-    assert restore_export(fresh, out) == 0  # twice changes nothing
     before = {(i.source_id, i.text, i.audio_hash, i.verdict) for i in reviewed_store.corrected()}
     assert {(i.source_id, i.text, i.audio_hash, i.verdict) for i in fresh.corrected()} == before
+    assert fresh.counts()["corrected"] == 3 and sum(fresh.counts().values()) == 3
+
+    change, history = fresh.last_change(), [fresh.history(i.id) for i in fresh.corrected()]
+    assert restore_export(fresh, out) == 0  # twice changes nothing
+    assert (fresh.last_change(), [fresh.history(i.id) for i in fresh.corrected()]) == (change, history)
 
 
 def test_import_queues_an_audiofolder_with_both_models(
@@ -179,10 +184,23 @@ def test_hub_sync_pushes_exports_and_restores_an_empty_store(reviewed_store, tmp
     assert api.commits[0] == ["README.md", PARQUET_PATH]  # audio is in the parquet; sft.jsonl has local paths
     assert all(commit == api.commits[0] for commit in api.commits)
 
-    fresh = ReviewStore(tmp_path / "restarted")
+    fresh = ReviewStore(tmp_path / "restarted", reviews_needed=2)
     restarted = start_hub_sync(fresh, tmp_path / "sync2", repo_id="me/reviews", hf_api=api, every_minutes=60)
-    restarted.stop()
+    try:
+        restarted.trigger().result()  # the restarted Space's first push must not empty the Hub copy
+    finally:
+        restarted.stop()
     assert {(i.text, i.audio_hash) for i in fresh.corrected()} == {
         (i.text, i.audio_hash) for i in reviewed_store.corrected()
     }
+    pushed = str(api.remote / "me/reviews" / PARQUET_PATH)
+    assert load_dataset("parquet", data_files=pushed, split="train", cache_dir=str(tmp_path / "cache")).num_rows == 3
     assert start_hub_sync(fresh, tmp_path / "sync3", repo_id=None, token=None) is None  # not configured: no sync
+
+    commits = len(api.commits)
+    empty = start_hub_sync(ReviewStore(tmp_path / "empty"), tmp_path / "sync4", repo_id="me/new", hf_api=api)
+    try:
+        assert empty.trigger().result() is None  # nothing corrected yet: nothing pushed, no empty parquet
+    finally:
+        empty.stop()
+    assert len(api.commits) == commits
