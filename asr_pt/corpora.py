@@ -29,6 +29,11 @@ class CorpusError(ValueError):
     """A SPEC that names nothing readable, with what was expected."""
 
 
+def is_test_split(split: str | None) -> bool:
+    """Whether a split name is a test split ("test", "test_clean"...): such clips must never be trained on."""
+    return (split or "").lower().startswith("test")
+
+
 @dataclass(frozen=True)
 class Example:
     id: str  # the clip id within its corpus (Common Voice's `path`, audiofolder's `file_name`, ...)
@@ -40,7 +45,7 @@ class Example:
     @property
     def is_test(self) -> bool:
         """Test-split clips must never be trained on."""
-        return (self.split or "").lower().startswith("test")
+        return is_test_split(self.split)
 
 
 @dataclass(frozen=True)

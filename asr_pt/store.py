@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from asr_pt.audio import content_hash, duration, write_wav
-from asr_pt.corpora import SCHEMES, CorpusError, Example, Spec
+from asr_pt.corpora import SCHEMES, CorpusError, Example, Spec, is_test_split
 from asr_pt.metrics import score_pair
 from asr_pt.text import written_form
 
@@ -153,7 +153,7 @@ class Item:
     @property
     def is_test(self) -> bool:
         """Clips from a test split must never be trained on."""
-        return self.source_split.lower().startswith("test")
+        return is_test_split(self.source_split)
 
 
 @dataclass(frozen=True)
@@ -248,10 +248,13 @@ class ReviewStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A COMMIT that fails (disk full, a deferred constraint) leaves the transaction open: end it, or every
+            # later write on this thread's connection fails with "cannot start a transaction within a transaction".
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def close(self) -> None:
         """Close this thread's connection (other threads' close when they end)."""
@@ -301,8 +304,10 @@ class ReviewStore:
         """Queue items in one transaction; an item whose (source, source_id) is queued already keeps its old id."""
         now = time.time()
         ids = []
+        items = list(items)
+        scores = [disagreement(item.hypothesis_finetuned, item.hypothesis_base) for item in items]  # before the lock
         with self._write() as db:
-            for item in items:
+            for item, score in zip(items, scores, strict=True):
                 row = db.execute(
                     "INSERT INTO items (audio_hash, duration, source, source_id, source_split, reference,"
                     " hypothesis_finetuned, hypothesis_base, model_finetuned, model_base, disagreement, created_at)"
@@ -319,7 +324,7 @@ class ReviewStore:
                         item.hypothesis_base,
                         item.model_finetuned,
                         item.model_base,
-                        disagreement(item.hypothesis_finetuned, item.hypothesis_base),
+                        score,
                         now,
                     ),
                 ).fetchone()
@@ -427,6 +432,7 @@ class ReviewStore:
 
     def release(self, item_id: int, reviewer: str) -> None:
         """Give a claimed item back to the queue now (a reviewer who logs out)."""
+        reviewer = _reviewer_name(reviewer)
         with self._write() as db:
             db.execute(
                 "UPDATE items SET status = queue, lease_owner = NULL, lease_expires = NULL, claimed_at = NULL"
@@ -479,6 +485,12 @@ class ReviewStore:
         seconds: float | None = None,
     ) -> Item:
         reviewer = _reviewer_name(reviewer)
+        # The agreement between reviewers (jiwer) is worked out before taking the write lock, from the reviews as
+        # they stand now, and only recomputed under the lock if another review landed meanwhile.
+        expected = None
+        if action == "save":
+            texts = self._review_texts(self._db, item_id, reviewer, text)
+            expected = (texts, agreement(texts))
         now = time.time()
         with self._write() as db:
             item = _row_to(Item, db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone())
@@ -502,13 +514,22 @@ class ReviewStore:
                 conflict = SaveConflict(item_id, base_version, item, last)
             else:
                 conflict = None
-                self._update_item(db, item, reviewer, action, text, verdict, reason, seconds, now)
+                self._update_item(db, item, reviewer, action, text, verdict, reason, seconds, now, expected)
                 item = _row_to(Item, db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone())
         if conflict is not None:
             raise conflict  # after the commit: the refused attempt stays in the history
         return item
 
-    def _update_item(self, db, item: Item, reviewer, action, text, verdict, reason, seconds, now) -> None:
+    @staticmethod
+    def _review_texts(db: sqlite3.Connection, item_id: int, reviewer: str, text: str) -> list[str]:
+        """Every review's text once this reviewer's is saved, oldest review first (a re-save keeps its place)."""
+        rows = db.execute(
+            "SELECT reviewer, text FROM reviews WHERE item_id = ? ORDER BY created_at, rowid", (item_id,)
+        ).fetchall()
+        texts = [text if row[0] == reviewer else row[1] for row in rows]
+        return texts if any(row[0] == reviewer for row in rows) else texts + [text]
+
+    def _update_item(self, db, item: Item, reviewer, action, text, verdict, reason, seconds, now, expected) -> None:
         release = "lease_owner = NULL, lease_expires = NULL, claimed_at = NULL, version = version + 1"
         if action == "skip":
             db.execute(f"UPDATE items SET status = 'skipped', queue = 'skipped', {release} WHERE id = ?", (item.id,))
@@ -522,12 +543,14 @@ class ReviewStore:
             " ON CONFLICT (item_id, reviewer) DO UPDATE SET text = excluded.text, verdict = excluded.verdict",
             (item.id, reviewer, text, verdict, now),
         )
-        texts = [row[0] for row in db.execute("SELECT text FROM reviews WHERE item_id = ?", (item.id,))]
+        query = "SELECT text FROM reviews WHERE item_id = ? ORDER BY created_at, rowid"
+        texts = [row[0] for row in db.execute(query, (item.id,))]
+        agreement_wer = expected[1] if expected is not None and expected[0] == texts else agreement(texts)
         status = "corrected" if len(texts) >= self.reviews_needed else "pending"
         db.execute(
             "UPDATE items SET status = ?, queue = 'pending', text = ?, verdict = ?, reviewer = ?, corrected_at = ?,"
             f" seconds = ?, flag_reason = NULL, reviews = ?, agreement_wer = ?, {release} WHERE id = ?",
-            (status, text, verdict, reviewer, now, seconds, len(texts), agreement(texts), item.id),
+            (status, text, verdict, reviewer, now, seconds, len(texts), agreement_wer, item.id),
         )
 
 

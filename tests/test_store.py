@@ -249,3 +249,49 @@ def test_scoreboard_scores_both_models_against_the_corrections(tmp_path):
     assert board.scores["normalized"]["base"].wer == pytest.approx(100 * 1 / 7)
     assert ["normalized", "base", 14.29, round(board.scores["normalized"]["base"].cer, 2)] in board.rows()
     assert (board.double_reviewed, board.mean_agreement_wer) == (0, None)
+
+
+def test_a_failed_commit_is_rolled_back_and_the_store_keeps_working(tmp_path):
+    store = ReviewStore(tmp_path)
+    # A deferred foreign-key violation is only caught by COMMIT, which then fails and (in SQLite) leaves the
+    # transaction open, as a COMMIT that fails for a full disk does.
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        with store._write() as db:
+            db.execute("PRAGMA defer_foreign_keys = ON")
+            db.execute(
+                "INSERT INTO revisions (item_id, action, reviewer, base_version, applied, created_at)"
+                " VALUES (999, 'skip', 'ana', 0, 1, 0)"
+            )
+    assert not store._db.in_transaction
+    item = store.get(add(store, 1))  # not "cannot start a transaction within a transaction"
+    assert store.save(item.id, "ana", "olá", item.version).text == "Olá."
+    assert store.history(999) == []
+
+
+def test_release_takes_the_reviewer_name_as_every_other_method_does(tmp_path):
+    store = ReviewStore(tmp_path)
+    item = store.get(add(store, 1))
+    assert store.claim_next("ana").id == item.id
+    store.release(item.id, " ana ")
+    assert store.get(item.id).status == "pending"
+    with pytest.raises(StoreError, match="reviewer name"):
+        store.release(item.id, "  ")
+
+
+def test_word_error_rates_are_computed_outside_the_write_lock(tmp_path, monkeypatch):
+    import asr_pt.store
+
+    store = ReviewStore(tmp_path, reviews_needed=2)
+    calls = []
+
+    def score_pair(*args):
+        calls.append(store._db.in_transaction)
+        return real(*args)
+
+    real = asr_pt.store.score_pair
+    monkeypatch.setattr(asr_pt.store, "score_pair", score_pair)
+    item = store.get(add(store, 1, finetuned="o gato dorme", base="o gato come"))
+    store.save(item.id, "ana", "O gato dorme na cama.", item.version)
+    item = store.save(item.id, "bia", "O gato dorme na casa.", store.get(item.id).version)
+    assert (item.disagreement, item.agreement_wer) == (pytest.approx(100 / 3), 20.0)
+    assert len(calls) == 2 and not any(calls)  # one disagreement, one agreement; neither while holding the lock
