@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+DIGEST_BYTES = 64  # hashlib.scrypt's default length; a shorter (truncated) digest would be easier to guess
 _UNKNOWN_USER_HASH: str | None = None  # checked against for unknown names, so timing does not reveal who exists
 
 
@@ -22,19 +23,34 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
     if not password:
         raise ValueError("the password is empty")
     salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=DIGEST_BYTES, **SCRYPT)
     return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
 
 
-def verify_password(password: str, hashed: str) -> bool:
+def _parse_hash(hashed: str) -> tuple[bytes, dict[str, int], bytes] | None:
+    """(salt, scrypt parameters, digest) of a `scrypt$n$r$p$salt$hash` string; None when it is malformed."""
     try:
         scheme, n, r, p, salt, digest = hashed.split("$")
-        if scheme != "scrypt":
-            return False
-        actual = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
-    except ValueError:  # a malformed hash in the configuration never lets anyone in
+        params = {"n": int(n), "r": int(r), "p": int(p)}
+        salt_bytes, digest_bytes = bytes.fromhex(salt), bytes.fromhex(digest)
+    except ValueError:
+        return None
+    valid = scheme == "scrypt" and params["n"] > 1 and params["n"] & (params["n"] - 1) == 0  # n: a power of two
+    if not (valid and params["r"] > 0 and params["p"] > 0 and salt_bytes and len(digest_bytes) == DIGEST_BYTES):
+        return None
+    return salt_bytes, params, digest_bytes
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    parsed = _parse_hash(hashed)
+    if parsed is None:  # a malformed hash in the configuration never lets anyone in
         return False
-    return hmac.compare_digest(actual, bytes.fromhex(digest))
+    salt, params, digest = parsed
+    try:
+        actual = hashlib.scrypt(password.encode(), salt=salt, dklen=DIGEST_BYTES, **params)
+    except (ValueError, MemoryError):  # parameters scrypt refuses (too much memory...)
+        return False
+    return hmac.compare_digest(actual, digest)
 
 
 def load_reviewers(config: str | None = None) -> dict[str, str]:
@@ -50,7 +66,7 @@ def load_reviewers(config: str | None = None) -> dict[str, str]:
         if not entry or entry.startswith("#"):
             continue
         name, separator, hashed = entry.partition(":")
-        if not separator or not name.strip() or not hashed.startswith("scrypt$"):
+        if not separator or not name.strip() or _parse_hash(hashed.strip()) is None:
             raise ValueError(
                 f"reviewer entry for {name.strip()!r} is not `name:scrypt$...` (make one with "
                 "`python -m asr_pt hash-password`)"

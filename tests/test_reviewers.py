@@ -41,6 +41,24 @@ def test_reviewers_from_a_file_or_inline(tmp_path, monkeypatch):
         load_reviewers("ana:plaintext")
 
 
+def test_malformed_hashes_refuse_login_and_are_reported_at_load():
+    good = hash_password("segredo")
+    salt, digest = good.split("$")[4:]
+    for bad in (
+        good[:-1] + "z",  # a digest that is not hex
+        good.replace(salt, "xyz"),  # nor a salt
+        good.replace("$16384$", "$many$"),
+        good.replace("$16384$", "$3$"),  # scrypt wants a power of two
+        "scrypt$16384$8$1$" + salt,  # a part missing
+        good[:-2],  # a truncated digest
+    ):
+        assert not verify_password("segredo", bad)
+        assert authenticate("ana", "segredo", {"ana": bad}) is None
+        with pytest.raises(ValueError, match="'ana' is not `name:scrypt"):
+            load_reviewers(f"ana:{bad}")
+    assert load_reviewers(f"ana:{good}") == {"ana": good} and digest in good
+
+
 def test_hf_allowlist():
     assert load_allowlist(" Ana, bia ,") == {"ana", "bia"}
     assert hf_user_allowed("ANA", {"ana", "bia"}) and not hf_user_allowed("caio", {"ana"})
