@@ -25,7 +25,7 @@ from typing import NamedTuple
 import gradio as gr
 import soundfile as sf
 
-from asr_pt.audio import load_audio
+from asr_pt.audio import AudioError, load_audio
 from asr_pt.compare import BASE, FINETUNED, PAIRS, REFERENCE, compare, pair_name
 from asr_pt.dataset_export import export_dataset
 from asr_pt.hub_sync import start_hub_sync
@@ -308,6 +308,8 @@ def transcribe_tab(models: Models, status: gr.Markdown, max_seconds: float) -> T
     with gr.Accordion("API result (what `/transcribe` returns)", open=False):
         result = gr.JSON(label="result")
 
+    # A result belongs to the clip it came from: "send to review" must never pair it with a newer clip.
+    audio.change(lambda: None, None, result, queue=False, api_visibility="private")
     button.click(
         make_transcribe(models, max_seconds),
         inputs=[audio, language, context, reference],
@@ -388,8 +390,12 @@ def queue_for_review(store: ReviewStore, audio: str | None, reference: str, resu
     texts = {side: (runs[side].get("transcript") or {}).get("text") for side in ("finetuned", "base")}
     if None in texts.values():
         raise gr.Error("Both models must have transcribed the clip before it can be reviewed.")
+    try:
+        samples = load_audio(audio)
+    except AudioError as error:
+        raise gr.Error(str(error)) from error
     item_id = store.add_item(
-        load_audio(audio),
+        samples,
         reference=reference or "",
         hypothesis_finetuned=texts["finetuned"],
         hypothesis_base=texts["base"],
@@ -490,7 +496,7 @@ class ReviewTab:
             diff,
             reference,
             written_form(item.hypothesis_finetuned),
-            item.verdict,
+            None if item.reviews else item.verdict,  # a second review is independent: no one else's verdict shown
             "",
         ]
 
@@ -515,6 +521,8 @@ class ReviewTab:
                 self.store.skip(current["id"], reviewer, current["version"])
             except SaveConflict as conflict:
                 gr.Warning(str(conflict))
+            except StoreError as error:
+                raise gr.Error(str(error)) from error
         return self.show_next(reviewer)
 
     def flag_item(self, reviewer: str | None, current: dict | None, reason: str) -> list:
@@ -586,6 +594,7 @@ class DataTab:
 
     def __init__(self, store: ReviewStore, reviewer: gr.State):
         self.store, self.reviewer = store, reviewer
+        self._figures: tuple[int, list] | None = None  # (store.last_change(), figures): every open page polls
         self.counts = gr.Dataframe(
             headers=list(STATUSES), label="Items by status", interactive=False, elem_id="data-counts"
         )
@@ -613,6 +622,14 @@ class DataTab:
         self.load_outputs = outputs
 
     def figures(self) -> list:
+        """The tab's figures, recomputed only when the store changed: the scoreboard rescores every correction."""
+        change = self.store.last_change()
+        cached = self._figures
+        if cached is None or cached[0] != change:
+            cached = self._figures = (change, self._compute_figures())
+        return cached[1]
+
+    def _compute_figures(self) -> list:
         counts = self.store.counts()
         board = scoreboard(self.store)
         verdicts = ", ".join(f"{label} **{board.verdicts[value]}**" for label, value in VERDICT_CHOICES)
@@ -630,12 +647,16 @@ class DataTab:
         return [[[counts[status] for status in STATUSES]], board.rows(), summary, recent]
 
     def export(self, reviewer: str | None):
+        """Zips a fresh export into the data folder's exports/, keeping only the newest zip: a Space's disk is small."""
         require_reviewer(reviewer)
-        folder = Path(tempfile.mkdtemp(prefix="asr-pt-export-"))
-        export_dataset(self.store, folder / "dataset")
-        archive = shutil.make_archive(
-            str(folder / f"asr-pt-reviews-{time.strftime('%Y%m%d-%H%M%S')}"), "zip", folder / "dataset"
-        )
+        exports = self.store.data_dir / "exports"
+        exports.mkdir(exist_ok=True)
+        for old in exports.glob("asr-pt-reviews-*.zip"):
+            old.unlink()
+        with tempfile.TemporaryDirectory(prefix="asr-pt-export-") as folder:
+            export_dataset(self.store, Path(folder) / "dataset")
+            name = exports / f"asr-pt-reviews-{time.strftime('%Y%m%d-%H%M%S')}"
+            archive = shutil.make_archive(str(name), "zip", Path(folder) / "dataset")
         return gr.File(value=archive, visible=True)
 
 

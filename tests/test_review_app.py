@@ -8,6 +8,7 @@ import pytest
 
 import app
 from app import NOT_LOGGED_IN, DataTab, ReviewAccess, ReviewTab, queue_for_review
+from asr_pt.audio import load_audio
 from asr_pt.models import ASRModel
 from asr_pt.reviewers import hash_password
 from asr_pt.store import ReviewStore
@@ -54,6 +55,40 @@ def test_review_and_export_refuse_a_visitor_who_is_not_logged_in(tmp_path, acces
     name, _, review_panel, _, who = review.password_login("ana", "segredo")
     assert (name, review_panel.visible, who) == ("ana", True, "Reviewing as **ana**.")
     assert store.counts()["pending"] == 2 and all(not store.history(i) for i in (1, 2))  # nothing was touched
+
+
+def test_export_keeps_one_zip_and_figures_follow_the_store(tmp_path, access):
+    import zipfile
+
+    store = ReviewStore(tmp_path)
+    queue_clips(store, 2)
+    with gr.Blocks():
+        data = DataTab(store, gr.State(None))
+    before = data.figures()
+    assert data.figures() is before  # nothing changed: the scoreboard is not recomputed
+    item = store.claim_next("ana")
+    store.save(item.id, "ana", "O gato dorme.", item.version, verdict="equal")
+    after = data.figures()
+    assert after is not before and "**1** corrected items" in after[2]
+    data.export("ana")
+    data.export("ana")
+    [archive_path] = (tmp_path / "exports").iterdir()  # the older zip is gone
+    with zipfile.ZipFile(archive_path) as archive:
+        assert any(name.endswith(".parquet") for name in archive.namelist())
+
+
+def test_a_bad_clip_sent_to_review_gets_a_clear_message(tmp_path):
+    store = ReviewStore(tmp_path)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    result = {
+        "runs": {
+            "finetuned": {"transcript": {"text": "a"}, "model_id": "f"},
+            "base": {"transcript": {"text": "b"}, "model_id": "b"},
+        }
+    }
+    with pytest.raises(gr.Error, match="empty"):
+        queue_for_review(store, str(tmp_path / "empty.wav"), "", result)
+    assert store.counts()["pending"] == 0
 
 
 def free_port() -> int:
@@ -141,3 +176,37 @@ def test_reviewer_corrects_an_item_with_the_keyboard_and_sees_it_counted(
         "ana",
     )
     assert store.get(2).status == "skipped"
+
+
+def test_a_new_clip_is_never_sent_with_the_last_clips_transcripts(
+    tmp_path, speech_clips, tiny_model_dir, other_tiny_model_dir
+):
+    from playwright.sync_api import expect, sync_playwright
+
+    store = ReviewStore(tmp_path)
+    demo = app.build_demo(tiny_models(tiny_model_dir, other_tiny_model_dir), store=store)
+    port = free_port()
+    app.launch(demo, store=store, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}")
+            page.get_by_label("Upload file").click()
+            page.locator("#audio-input input[type=file]").set_input_files(str(speech_clips[0][0]))
+            page.get_by_role("button", name="Transcribe with both models").click()
+            expect(page.locator("#base-info")).to_contain_text("real-time factor", timeout=60_000)
+            page.locator("#audio-input button[aria-label='Clear']").click()
+            page.get_by_label("Upload file").click()
+            page.locator("#audio-input input[type=file]").set_input_files(str(speech_clips[1][0]))
+            page.locator("#send-to-review").click()
+            expect(page.get_by_text("Transcribe a clip first")).to_be_visible()
+            page.get_by_role("button", name="Transcribe with both models").click()
+            seconds = len(load_audio(speech_clips[1][0])) / 16000
+            expect(page.get_by_text(f"Audio: {seconds:.1f} s")).to_be_visible(timeout=60_000)  # the new clip's result
+            page.locator("#send-to-review").click()
+            expect(page.get_by_text("Sent to review as item 1")).to_be_visible()
+            browser.close()
+    finally:
+        demo.close()
+    assert store.counts()["pending"] == 1
