@@ -11,6 +11,7 @@ an interrupted run, or a run with one more model, computes only what is missing.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 from collections import Counter
@@ -20,17 +21,18 @@ from pathlib import Path
 
 import jiwer
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from asr_pt.audio import AudioError, load_audio
-from asr_pt.corpora import DEFAULT_SPLIT, SCHEMES, Example, Spec, parse_spec, read_examples
+from asr_pt.corpora import DEFAULT_SPLIT, Example, Spec, parse_spec, read_examples
 from asr_pt.metrics import Scores, prepare, score, score_pair
 from asr_pt.models import DEFAULT_LANGUAGE, ASRModel
 from asr_pt.text import written_form
+from asr_pt.training_data import TRAINING_RECORD, resolved_source
 
 PREDICTIONS_FILE = "predictions.jsonl"
 RESULTS_FILE = "results.json"
-TRAINING_RECORD = "asr_pt_training.json"  # written by `train` into each checkpoint folder
 RESAMPLES = 10_000
 SEED = 0
 
@@ -51,6 +53,13 @@ class Corpus:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def source(self) -> str:
+        """What data the SPEC reads, whatever it is named or where the run starts: the resolved source and its
+        options, the split defaulted as the readers default it."""
+        options = self.spec.options | {"split": self.spec.split or DEFAULT_SPLIT}
+        return resolved_source(self.spec) + "?" + "&".join(f"{key}={value}" for key, value in sorted(options.items()))
 
 
 def read_corpus(spec: str, limit: int | None = None) -> Corpus:
@@ -98,8 +107,11 @@ class Predictions:
                     "fix or delete that line, or give another --output"
                 ) from error
 
-    def __contains__(self, key: tuple[str, str, str]) -> bool:
-        return key in self.rows
+    def is_current(self, dataset: str, model: str, example: Example) -> bool:
+        """A row for this example whose reference is still the example's: one whose reference has changed since (a
+        corrected transcript, say) is transcribed and scored again."""
+        row = self.rows.get((dataset, model, example.id))
+        return row is not None and row["reference"] == example.text
 
     def append(self, rows: Iterable[dict]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
@@ -113,24 +125,40 @@ class Predictions:
         """The rows of one dataset and model for `ids`, in their order, leaving out ids it has no row for."""
         return [self.rows[key] for key in ((dataset, model, i) for i in ids) if key in self.rows]
 
-    def check_model(self, model: str, model_id: str) -> None:
-        """Rows are reused by model name, so a name must keep meaning the same model."""
-        recorded = {row["model_id"] for (_, name, _), row in self.rows.items() if name == model}
-        if recorded - {model_id}:
-            raise EvaluationError(
-                f"{self.path} holds predictions of model '{model}' = {', '.join(sorted(recorded))}, but this run "
-                f"names '{model}' = {model_id}; give it another name or use another --output"
-            )
+    def check_names(self, datasets: dict[str, str], models: dict[str, str]) -> None:
+        """Rows are reused by dataset and model name, so a name must keep meaning the same data (`Corpus.source`) and
+        the same model (hub id or checkpoint folder)."""
+        for what, field_name, position, named in (("dataset", "source", 0, datasets), ("model", "model_id", 1, models)):
+            for name, value in named.items():
+                recorded = {
+                    row.get(field_name, "(unrecorded)") for key, row in self.rows.items() if key[position] == name
+                }
+                if recorded - {value}:
+                    raise EvaluationError(
+                        f"{self.path} holds predictions of {what} '{name}' = {', '.join(sorted(recorded))}, but this "
+                        f"run names '{name}' = {value}; give it another name or use another --output"
+                    )
 
 
-def utterance_errors(reference: str, hypothesis: str, protocol: str = "written") -> tuple[int, int]:
-    """(word errors, reference words) of one pair: corpus WER is the sum of the first over the sum of the second."""
-    prepared_reference, prepared_hypothesis = prepare(reference, hypothesis, protocol)
-    counts = jiwer.process_words(prepared_reference, prepared_hypothesis)
-    return (
-        counts.substitutions + counts.deletions + counts.insertions,
-        counts.substitutions + counts.deletions + counts.hits,
-    )
+def error_counts(rows: Sequence[dict]) -> np.ndarray:
+    """(word errors, reference words, character errors, reference characters) of each row under the card's protocol,
+    shape (n, 4): a corpus rate is the sum of an errors column over the sum of the next one, as jiwer computes it."""
+    counts = np.zeros((len(rows), 4), dtype=np.int64)
+    for index, row in enumerate(rows):
+        reference, hypothesis = prepare(row["reference"], row["hypothesis"], "written")
+        words, characters = jiwer.process_words(reference, hypothesis), jiwer.process_characters(reference, hypothesis)
+        counts[index] = [
+            words.substitutions + words.deletions + words.insertions,
+            words.substitutions + words.deletions + words.hits,
+            characters.substitutions + characters.deletions + characters.insertions,
+            characters.substitutions + characters.deletions + characters.hits,
+        ]
+    return counts
+
+
+def _rate(errors: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Errors per hundred reference words (or characters), computed in jiwer's order so the figures equal its own."""
+    return 100.0 * (errors / total)
 
 
 def bootstrap_wers(errors: np.ndarray, words: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
@@ -177,46 +205,54 @@ class Comparison:
 
 
 def compare(
-    baseline: Sequence[dict], candidate: Sequence[dict], resamples: int = RESAMPLES, seed: int = SEED
+    baseline: Sequence[dict],
+    candidate: Sequence[dict],
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    *,
+    counts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Comparison:
-    """The card's comparison of two models' prediction rows on the utterances both have."""
-    by_id = {row["id"]: row for row in candidate}
-    pairs = [(row, by_id[row["id"]]) for row in baseline if row["id"] in by_id]
-    if not pairs:
+    """The card's comparison of two models' prediction rows on the utterances both have; `counts` are the two sets of
+    rows' `error_counts` when the caller has them already."""
+    by_id = {row["id"]: index for index, row in enumerate(candidate)}
+    pairs = np.array([(index, by_id[row["id"]]) for index, row in enumerate(baseline) if row["id"] in by_id])
+    if not pairs.size:
         raise EvaluationError("the two models have no utterance in common to compare")
-    counts = np.array([[utterance_errors(r["reference"], r["hypothesis"]) for r in pair] for pair in pairs])
-    errors, words = counts[:, :, 0].T, counts[:, 0, 1]  # (2 models, n), (n,)
-    wer = 100.0 * errors.sum(axis=1) / words.sum()
+    baseline_counts, candidate_counts = counts or (error_counts(baseline), error_counts(candidate))
+    paired = np.stack([baseline_counts[pairs[:, 0]], candidate_counts[pairs[:, 1]]])  # (2 models, n, 4)
+    errors, words = paired[:, :, 0], paired[0, :, 1]
+    wer = _rate(errors.sum(axis=1), words.sum())
+    cer = _rate(paired[:, :, 2].sum(axis=1), paired[0, :, 3].sum())
     resampled = bootstrap_wers(errors, words, resamples, seed)
-    cers = [
-        score([r["reference"] for r in rows], [r["hypothesis"] for r in rows]).cer for rows in zip(*pairs, strict=True)
-    ]
-    delta = round(float(wer[1] - wer[0]), 2)
+    first_baseline, first_candidate = baseline[pairs[0, 0]], candidate[pairs[0, 1]]
     return Comparison(
-        dataset=pairs[0][0]["dataset"],
-        baseline=pairs[0][0]["model"],
-        candidate=pairs[0][1]["model"],
+        dataset=first_baseline["dataset"],
+        baseline=first_baseline["model"],
+        candidate=first_candidate["model"],
         samples=len(pairs),
         baseline_wer=round(float(wer[0]), 2),
         candidate_wer=round(float(wer[1]), 2),
-        baseline_cer=round(cers[0], 2),
-        candidate_cer=round(cers[1], 2),
-        delta=delta,
+        baseline_cer=round(float(cer[0]), 2),
+        candidate_cer=round(float(cer[1]), 2),
+        delta=round(float(wer[1] - wer[0]), 2),
         relative=round(100.0 * float(wer[1] - wer[0]) / float(wer[0]), 1) if wer[0] else float("nan"),
         ci95=interval(resampled[:, 1] - resampled[:, 0]),
     )
 
 
-def score_rows(rows: Sequence[dict], resamples: int = RESAMPLES, seed: int = SEED) -> dict:
-    """One model's scores on one dataset from its prediction rows, as `results.json` holds them."""
-    references, hypotheses = [r["reference"] for r in rows], [r["hypothesis"] for r in rows]
-    written, normalized = score(references, hypotheses, "written"), score(references, hypotheses, "normalized")
-    counts = np.array([utterance_errors(r, h) for r, h in zip(references, hypotheses, strict=True)])
+def score_rows(
+    rows: Sequence[dict], resamples: int = RESAMPLES, seed: int = SEED, *, counts: np.ndarray | None = None
+) -> dict:
+    """One model's scores on one dataset from its prediction rows, as `results.json` holds them; `counts` are the
+    rows' `error_counts` when the caller has them already."""
+    counts = error_counts(rows) if counts is None else counts
+    totals = counts.sum(axis=0)
+    normalized = score([r["reference"] for r in rows], [r["hypothesis"] for r in rows], "normalized")
     audio_seconds = sum(r["audio_seconds"] for r in rows)
     seconds = sum(r["seconds"] for r in rows)
     return {
-        "wer": round(written.wer, 2),
-        "cer": round(written.cer, 2),
+        "wer": round(float(_rate(totals[0], totals[1])), 2),
+        "cer": round(float(_rate(totals[2], totals[3])), 2),
         "wer_normalized": round(normalized.wer, 2),
         "cer_normalized": round(normalized.cer, 2),
         "n": len(rows),
@@ -228,14 +264,8 @@ def score_rows(rows: Sequence[dict], resamples: int = RESAMPLES, seed: int = SEE
 
 
 def _corpus_key(spec: Spec) -> tuple[str, str]:
-    """What makes two SPECs the same data: the source (absolute for local folders) and the split."""
-    source = spec.source
-    scheme, colon, rest = source.partition(":")
-    if Path(source).expanduser().exists():
-        source = str(Path(source).expanduser().resolve())
-    elif colon and scheme in SCHEMES and Path(rest).expanduser().exists():
-        source = f"{scheme}:{Path(rest).expanduser().resolve()}"
-    return source, spec.split or DEFAULT_SPLIT
+    """What makes two SPECs the same data for the held-out guard: the resolved source and the split."""
+    return resolved_source(spec), spec.split or DEFAULT_SPLIT
 
 
 def training_record(model_id: str) -> dict | None:
@@ -265,6 +295,14 @@ def seen_in_training(dataset: Spec, record: dict | None) -> list[str]:
     ]
 
 
+def release_memory() -> None:
+    """Give back a deleted model's memory now: models can hold reference cycles that only the collector frees, and
+    the CUDA allocator keeps freed blocks cached until asked to return them."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def _rounded(scores: Scores) -> dict[str, float]:
     return {"wer": round(scores.wer, 2), "cer": round(scores.cer, 2)}
 
@@ -282,10 +320,11 @@ def _transcribe_missing(
     todo = [
         example
         for example in corpus.examples
-        if (corpus.name, name, example.id) not in predictions and example.id not in corpus.skipped_audio
+        if not predictions.is_current(corpus.name, name, example) and example.id not in corpus.skipped_audio
     ]
     if not todo:
         return
+    source = corpus.source
     with tqdm(total=len(todo), desc=f"{corpus.name} · {name}", unit="clip", disable=not progress) as bar:
         for start in range(0, len(todo), batch_size):
             batch, audios = [], []
@@ -302,6 +341,7 @@ def _transcribe_missing(
             predictions.append(
                 {
                     "dataset": corpus.name,
+                    "source": source,
                     "model": name,
                     "model_id": model.model_id,
                     "id": example.id,
@@ -353,18 +393,19 @@ def evaluate(
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     predictions = Predictions(output / PREDICTIONS_FILE)
-    for name, model_id in models.items():
-        predictions.check_model(name, model_id)
+    predictions.check_names({corpus.name: corpus.source for corpus in corpora}, models)
 
     warmed_up: set[str] = set()
     for name, model_id in models.items():
         model = ASRModel(model_id, device=device, dtype=dtype, max_new_tokens=max_new_tokens, max_batch_size=batch_size)
         for corpus in corpora:
             _transcribe_missing(model, name, corpus, predictions, batch_size, language, warmed_up, verbose)
-        del model  # one model in memory at a time
+        del model
+        release_memory()  # one model in memory at a time
 
     results: dict[str, dict[str, dict]] = {}
     rows: dict[tuple[str, str], list[dict]] = {}
+    counts: dict[tuple[str, str], np.ndarray] = {}  # error_counts of each rows entry, computed once
     for corpus in corpora:
         ids = [e.id for e in corpus.examples if e.id not in corpus.skipped_audio]
         if not ids:
@@ -372,9 +413,10 @@ def evaluate(
         results[corpus.name] = {}
         for name, model_id in models.items():
             rows[corpus.name, name] = predictions.select(corpus.name, name, ids)
+            counts[corpus.name, name] = error_counts(rows[corpus.name, name])
             seen = seen_in_training(corpus.spec, training_record(model_id))
             results[corpus.name][name] = {
-                **score_rows(rows[corpus.name, name], resamples, seed),
+                **score_rows(rows[corpus.name, name], resamples, seed, counts=counts[corpus.name, name]),
                 "empty_references": corpus.empty_references,
                 "skipped_audio": len(corpus.skipped_audio),
                 "held_out": not seen,
@@ -382,7 +424,13 @@ def evaluate(
             }
     baseline, *candidates = models
     comparisons = [
-        compare(rows[corpus.name, baseline], rows[corpus.name, candidate], resamples, seed)
+        compare(
+            rows[corpus.name, baseline],
+            rows[corpus.name, candidate],
+            resamples,
+            seed,
+            counts=(counts[corpus.name, baseline], counts[corpus.name, candidate]),
+        )
         for corpus in corpora
         for candidate in candidates
     ]

@@ -15,8 +15,8 @@ from transformers.modeling_outputs import CausalLMOutput
 from transformers.utils import cached_file
 
 from asr_pt.collator import IGNORE_INDEX
+from asr_pt.training_data import TRAINING_RECORD
 
-TRAINING_RECORD = "asr_pt_training.json"
 LOSS_CURVE = "loss_curve.png"
 TRAINING_LOG = "training_log.jsonl"
 # What `Qwen3ASRModel.from_pretrained` reads besides the weights; copied from the base model byte for byte, so the

@@ -18,10 +18,11 @@ import soundfile as sf
 from tqdm import tqdm
 
 from asr_pt.audio import AudioError, content_hash, load_audio
-from asr_pt.corpora import CorpusError, Example, Spec, parse_spec, read_examples
+from asr_pt.corpora import SCHEMES, CorpusError, Example, Spec, parse_spec, read_examples
 from asr_pt.store import DB_NAME  # importing the store registers the `store:` scheme with the corpus readers
 from asr_pt.text import written_form
 
+TRAINING_RECORD = "asr_pt_training.json"  # what a checkpoint was trained and selected on, as `resolve_spec` gives it
 MIN_SECONDS = 0.3
 MAX_SECONDS = 30.0
 MAX_CHARACTERS = 500
@@ -96,18 +97,23 @@ class Fingerprints:
         return Fingerprints(self.hashes | other.hashes, self.sentences | other.sentences)
 
 
+def resolved_source(spec: Spec) -> str:
+    """The data a SPEC's source names, the same from any working folder: a local folder (also behind a registered
+    scheme such as `store:`) made absolute, anything else (a hub id) as it is."""
+    scheme, colon, rest = spec.source.partition(":")
+    if colon and scheme in SCHEMES:
+        return f"{scheme}:{Path(rest).expanduser().resolve()}"
+    if Path(spec.source).expanduser().exists():
+        return str(Path(spec.source).expanduser().resolve())
+    return spec.source
+
+
 def resolve_spec(spec: str) -> str:
-    """The SPEC with a local folder made absolute, as eval compares it to tell held-out data from trained-on data."""
+    """The SPEC with its name written out and its source resolved (`resolved_source`), as the training record names
+    it: the counts are keyed by that name, and eval compares the source to tell held-out data from trained-on data."""
     parsed = parse_spec(spec)
-    scheme, sep, rest = parsed.source.partition(":")
-    if sep and len(scheme) > 1:  # `store:DIR`; a Windows drive letter is not a scheme
-        source = f"{scheme}:{Path(rest).expanduser().resolve()}"
-    elif Path(parsed.source).expanduser().exists():
-        source = str(Path(parsed.source).expanduser().resolve())
-    else:
-        return spec  # a hub id
     query = "&".join(f"{key}={value}" for key, value in parsed.options.items())
-    return f"{parsed.name}={source}" + (f"?{query}" if query else "")
+    return f"{parsed.name}={resolved_source(parsed)}" + (f"?{query}" if query else "")
 
 
 def corrections_spec(path: str) -> str:

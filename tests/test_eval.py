@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import shutil
 import signal
 import subprocess
@@ -195,6 +196,37 @@ def test_a_second_model_reuses_the_first_models_predictions(
 
     with pytest.raises(EvaluationError, match="holds predictions of model 'second'"):
         evaluate({"second": str(tiny_model_dir)}, [dataset], output, **FAST)
+
+
+def test_a_dataset_name_keeps_meaning_the_same_data(tmp_path, tiny_model_dir, speech_clips, monkeypatch):
+    """Rows are reused by dataset name: a changed reference is transcribed again, and a name pointing at other data
+    is refused rather than scored with the other data's hypotheses."""
+    folder = make_audiofolder(tmp_path / "af", speech_clips[:3])
+    output, models = tmp_path / "out", {"tiny": str(tiny_model_dir)}
+    evaluate(models, [f"af={folder}"], output, **FAST)
+    before = read_lines(output)
+    assert {line["source"] for line in before} == {f"{folder}?split=test"}
+
+    monkeypatch.chdir(tmp_path)  # the same folder by a relative path is the same data: nothing to redo
+    evaluate(models, ["af=af?split=test"], output, **FAST)
+    assert read_lines(output) == before
+
+    corrected = "Uma frase corrigida."
+    make_audiofolder(folder, [speech_clips[0], (speech_clips[1][0], corrected), speech_clips[2]])
+    results = evaluate(models, [f"af={folder}"], output, **FAST)
+    lines = read_lines(output)
+    assert lines[: len(before)] == before
+    assert [(line["id"], line["reference"]) for line in lines[len(before) :]] == [("utt001.wav", corrected)]
+    hypotheses = [line["hypothesis"] for line in (lines[0], lines[-1], lines[2])]
+    written = [written_form(s) for s in (speech_clips[0][1], corrected, speech_clips[2][1])]
+    assert results["af"]["tiny"]["wer"] == round(100 * jiwer.wer(written, [h.strip() for h in hypotheses]), 2)
+
+    other = make_audiofolder(tmp_path / "elsewhere" / "af", speech_clips[3:6])
+    with pytest.raises(
+        EvaluationError, match=re.escape(f"holds predictions of dataset 'af' = {folder}?split=test, but")
+    ):
+        evaluate(models, [f"af={other}"], output, **FAST)
+    assert read_lines(output) == lines
 
 
 def test_hub_spec_goes_through_load_dataset(tmp_path, tiny_model_dir, parquet_corpus, speech_clips, capsys):

@@ -118,6 +118,8 @@ def test_specs_are_recorded_with_absolute_folders(tmp_path, monkeypatch, audiofo
         f"{audiofolder_corpus.name}-train={audiofolder_corpus}?split=train"
     )
     assert resolve_spec("mozilla-foundation/common_voice_17_0?config=pt&split=test") == (
-        "mozilla-foundation/common_voice_17_0?config=pt&split=test"
+        "common_voice_17_0-test=mozilla-foundation/common_voice_17_0?config=pt&split=test"
     )
     assert resolve_spec("c=store:data") == f"c=store:{audiofolder_corpus.parent / 'data'}"
+    # Only registered schemes are schemes: an unknown `x:` prefix is a hub id (or a missing folder), kept as given.
+    assert resolve_spec("x=nope:data?split=train") == "x=nope:data?split=train"

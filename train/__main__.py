@@ -55,6 +55,7 @@ from transformers import Trainer, TrainingArguments  # noqa: E402  (after argpar
 from asr_pt import finetune, training_data  # noqa: E402
 from asr_pt.collator import SFTCollator  # noqa: E402
 from asr_pt.corpora import CorpusError  # noqa: E402
+from asr_pt.evaluation import release_memory  # noqa: E402
 
 on_gpu = torch.cuda.is_available()
 output = Path(args.output)
@@ -176,7 +177,8 @@ if trainer.is_world_process_zero():
         "optimizer": str(training_args.optim.value),
         "seed": args.seed,
     }
-    del trainer, model  # eval loads the base model and the checkpoint afresh
+    del trainer, model
+    release_memory()  # eval loads the base model and the checkpoint afresh, one at a time
     eval_table = None
     if args.eval_after:
         eval_table = finetune.evaluate_checkpoint(
