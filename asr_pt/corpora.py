@@ -149,6 +149,17 @@ def _read_load_dataset(spec: Spec) -> Iterator[Example]:
     yield from _read_hf_dataset(dataset, spec, split)
 
 
+def resolved_source(spec: Spec) -> str:
+    """The data a SPEC's source names, the same from any working folder: a local folder (also behind a registered
+    scheme such as `store:`) made absolute, anything else (a hub id) as it is."""
+    scheme, colon, rest = spec.source.partition(":")
+    if colon and scheme in SCHEMES:
+        return f"{scheme}:{Path(rest).expanduser().resolve()}"
+    if Path(spec.source).expanduser().exists():
+        return str(Path(spec.source).expanduser().resolve())
+    return spec.source
+
+
 # Readers for other schemes register here (the review store adds `store:`).
 SCHEMES: dict[str, Callable[[Spec], Iterator[Example]]] = {}
 

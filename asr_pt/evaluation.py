@@ -11,7 +11,6 @@ an interrupted run, or a run with one more model, computes only what is missing.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import os
 from collections import Counter
@@ -21,15 +20,14 @@ from pathlib import Path
 
 import jiwer
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from asr_pt.audio import AudioError, load_audio
-from asr_pt.corpora import DEFAULT_SPLIT, Example, Spec, parse_spec, read_examples
+from asr_pt.corpora import DEFAULT_SPLIT, Example, Spec, parse_spec, read_examples, resolved_source
 from asr_pt.metrics import Scores, prepare, score, score_pair
-from asr_pt.models import DEFAULT_LANGUAGE, ASRModel
+from asr_pt.models import DEFAULT_LANGUAGE, ASRModel, release_memory
 from asr_pt.text import written_form
-from asr_pt.training_data import TRAINING_RECORD, resolved_source
+from asr_pt.training_data import TRAINING_RECORD
 
 PREDICTIONS_FILE = "predictions.jsonl"
 RESULTS_FILE = "results.json"
@@ -293,14 +291,6 @@ def seen_in_training(dataset: Spec, record: dict | None) -> list[str]:
         for role in ("selected_on", "trained_on")
         if any(_corpus_key(parse_spec(spec)) == key for spec in record.get(role) or [])
     ]
-
-
-def release_memory() -> None:
-    """Give back a deleted model's memory now: models can hold reference cycles that only the collector frees, and
-    the CUDA allocator keeps freed blocks cached until asked to return them."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _rounded(scores: Scores) -> dict[str, float]:

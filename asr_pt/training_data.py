@@ -18,7 +18,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from asr_pt.audio import AudioError, content_hash, load_audio
-from asr_pt.corpora import SCHEMES, CorpusError, Example, Spec, parse_spec, read_examples
+from asr_pt.corpora import CorpusError, Example, Spec, parse_spec, read_examples, resolved_source
 from asr_pt.store import DB_NAME  # importing the store registers the `store:` scheme with the corpus readers
 from asr_pt.text import written_form
 
@@ -95,17 +95,6 @@ class Fingerprints:
 
     def __or__(self, other: Fingerprints) -> Fingerprints:
         return Fingerprints(self.hashes | other.hashes, self.sentences | other.sentences)
-
-
-def resolved_source(spec: Spec) -> str:
-    """The data a SPEC's source names, the same from any working folder: a local folder (also behind a registered
-    scheme such as `store:`) made absolute, anything else (a hub id) as it is."""
-    scheme, colon, rest = spec.source.partition(":")
-    if colon and scheme in SCHEMES:
-        return f"{scheme}:{Path(rest).expanduser().resolve()}"
-    if Path(spec.source).expanduser().exists():
-        return str(Path(spec.source).expanduser().resolve())
-    return spec.source
 
 
 def resolve_spec(spec: str) -> str:

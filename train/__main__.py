@@ -55,7 +55,7 @@ from transformers import Trainer, TrainingArguments  # noqa: E402  (after argpar
 from asr_pt import finetune, training_data  # noqa: E402
 from asr_pt.collator import SFTCollator  # noqa: E402
 from asr_pt.corpora import CorpusError  # noqa: E402
-from asr_pt.evaluation import release_memory  # noqa: E402
+from asr_pt.models import release_memory  # noqa: E402
 
 on_gpu = torch.cuda.is_available()
 output = Path(args.output)
