@@ -94,7 +94,9 @@ def test_record_through_the_microphone(playwright, demo_url, speech_clips):
     try:
         page.get_by_role("button", name="Record", exact=True).click()
         page.wait_for_timeout(2500)
-        page.get_by_role("button", name="Stop", exact=True).first.click()
+        # The recording uploads after Stop; transcribing before the upload ends would send no audio.
+        with page.expect_response(lambda response: "/gradio_api/upload" in response.url and response.ok):
+            page.get_by_role("button", name="Stop", exact=True).first.click()
         expect(page.locator("#audio-input")).to_contain_text("0:0")
         transcribe_and_wait(page)
         texts = page_texts(page)
