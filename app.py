@@ -73,7 +73,6 @@ class Models:
 
     def __init__(self, finetuned: ASRModel, base: ASRModel):
         self.by_side = {FINETUNED: finetuned, BASE: base}
-        self.errors: dict[str, str] = {}
 
     @classmethod
     def from_env(cls) -> Models:
@@ -94,20 +93,21 @@ class Models:
                 model.load()
                 log.info("%s model ready: %s", TITLES[side], model.model_id)
             except ModelLoadError as error:
-                self.errors[side] = explain_load_failure(side, error)
-                log.error("%s model unavailable. %s", TITLES[side], self.errors[side])
+                log.error("%s model unavailable. %s", TITLES[side], explain_load_failure(side, error))
 
     def status(self) -> dict[str, dict[str, str]]:
         """Per side: the model id and its state, "ready", "loading" or "unavailable" (with the reason)."""
         states = {}
         for side, model in self.by_side.items():
-            state = "ready" if model.loaded else "unavailable" if side in self.errors else "loading"
-            states[side] = {"model_id": model.model_id, "state": state, "message": self.errors.get(side, "")}
+            error = model.load_error
+            state = "ready" if model.loaded else "unavailable" if error else "loading"
+            message = explain_load_failure(side, error) if error else ""
+            states[side] = {"model_id": model.model_id, "state": state, "message": message}
         return states
 
     @property
     def settled(self) -> bool:
-        return all(model.loaded or side in self.errors for side, model in self.by_side.items())
+        return all(model.loaded or model.load_error for model in self.by_side.values())
 
 
 def explain_load_failure(side: str, error: Exception | str) -> str:

@@ -114,6 +114,11 @@ class ASRModel:
     def loaded(self) -> bool:
         return self._model is not None
 
+    @property
+    def load_error(self) -> ModelLoadError | None:
+        """Why the model could not be loaded, once a load has failed."""
+        return self._load_error
+
     def load(self):
         """Load the checkpoint once; later calls return the same `Qwen3ASRModel`, or raise the same error at once
         (a Hub id that cannot be fetched would otherwise stall every request on network retries)."""
