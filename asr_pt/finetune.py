@@ -15,7 +15,7 @@ from transformers.modeling_outputs import CausalLMOutput
 from transformers.utils import cached_file
 
 from asr_pt.collator import IGNORE_INDEX
-from asr_pt.training_data import TRAINING_RECORD
+from asr_pt.training_data import MAX_CHARACTERS, MAX_SECONDS, MIN_SECONDS, TRAINING_RECORD
 
 LOSS_CURVE = "loss_curve.png"
 TRAINING_LOG = "training_log.jsonl"
@@ -227,8 +227,8 @@ Trained with `python -m train` from asr-pt. Targets are the written form of each
 
 {specs}
 
-Held out (never trained on, by audio hash and by sentence): {holdout}. Clips of 0.3-30 s with transcripts of at most
-500 characters; test splits are never trained on.
+Held out (never trained on, by audio hash and by sentence): {holdout}. Clips of {MIN_SECONDS:g}-{MAX_SECONDS:g} s with
+transcripts of at most {MAX_CHARACTERS} characters; test splits are never trained on.
 
 {counts_table}
 
