@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr_pt.audio import SAMPLE_RATE, load_audio
+from asr_pt.markdown import table
 from asr_pt.store import NewItem, ReviewStore, SaveConflict, StoreError
 
 PARQUET_PATH = "data/train-00000-of-00001.parquet"
@@ -145,9 +146,7 @@ def dataset_card(store: ReviewStore, items: list, summary: ExportSummary) -> str
         "",
         "## Provenance",
         "",
-        "| source | split | items |",
-        "| --- | --- | --- |",
-        *(f"| {source} | {split} | {n} |" for (source, split), n in sorted(by_source.items())),
+        table(["source", "split", "items"], [[source, split, n] for (source, split), n in sorted(by_source.items())]),
         "",
         "Models (fine-tuned / base): " + ("; ".join(f"`{f}` / `{b}`" for f, b in models) or "none"),
         "",

@@ -15,6 +15,7 @@ from transformers.modeling_outputs import CausalLMOutput
 from transformers.utils import cached_file
 
 from asr_pt.collator import IGNORE_INDEX
+from asr_pt.markdown import table
 from asr_pt.training_data import MAX_CHARACTERS, MAX_SECONDS, MIN_SECONDS, TRAINING_RECORD
 
 LOSS_CURVE = "loss_curve.png"
@@ -206,7 +207,7 @@ def model_card(
         selection = f"Best checkpoint by validation loss on {selected}: step {best['step']}, loss {best['loss']:.4f}."
     else:
         selection = f"No validation set: this is the last checkpoint (step {best['step']})."
-    rows = "\n".join(f"| {key} | {value} |" for key, value in hyperparameters.items())
+    hyperparameter_table = table(["hyperparameter", "value"], list(hyperparameters.items()))
     evaluation = eval_table or "Not evaluated in this run (`python -m train --eval-after SPEC` adds the table)."
     return f"""---
 base_model: {base_model}
@@ -234,9 +235,7 @@ transcripts of at most {MAX_CHARACTERS} characters; test splits are never traine
 
 ## Training
 
-| hyperparameter | value |
-| --- | --- |
-{rows}
+{hyperparameter_table}
 
 {selection}
 

@@ -9,25 +9,11 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from asr_pt.evaluation import Comparison
+from asr_pt.markdown import table
 
 REPORT_FILE = "report.md"
 PLOT_FILE = "report.png"
 WORST_COUNT = 5
-MAX_SHOWN_CHARACTERS = 200  # a hallucinating model can write pages; the report shows their start
-
-
-def _cell(text: object) -> str:
-    """Text that cannot break a markdown table row."""
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= MAX_SHOWN_CHARACTERS else text[:MAX_SHOWN_CHARACTERS] + "…"
-
-
-def _row(cells: Sequence[object]) -> str:
-    return "| " + " | ".join(_cell(c) for c in cells) + " |"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    return "\n".join([_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)])
 
 
 def _held_out(results: dict, comparison: Comparison) -> str:
@@ -61,7 +47,7 @@ def card_table(comparisons: Sequence[Comparison], results: dict) -> str:
         for c in comparisons
     ]
     header = ["Dataset", "Samples", f"{baseline} WER", f"{candidate} WER", "Δ WER", "Relative Δ", "95% CI of Δ"]
-    return _table([*header, f"CER {baseline} → {candidate}", "Held out"], rows)
+    return table([*header, f"CER {baseline} → {candidate}", "Held out"], rows)
 
 
 def results_table(results: dict) -> str:
@@ -84,7 +70,7 @@ def results_table(results: dict) -> str:
         for model, s in models.items()
     ]
     header = ["Dataset", "Model", "Samples", "WER", "CER", "WER (normalised)", "CER (normalised)", "95% CI of WER"]
-    return _table([*header, "Audio (min)", "RTFx", "Truncated"], rows)
+    return table([*header, "Audio (min)", "RTFx", "Truncated"], rows)
 
 
 def summary(results: dict, comparisons: Sequence[Comparison]) -> str:
@@ -162,7 +148,7 @@ def write_report(
     worst = []
     for (dataset, model), model_rows in rows.items():
         shown = [[r["id"], f"{r['wer']:.2f}", r["reference"], r["hypothesis"]] for r in worst_utterances(model_rows)]
-        worst.append(f"### {dataset} · {model}\n\n{_table(['Id', 'WER', 'Reference', 'Hypothesis'], shown)}")
+        worst.append(f"### {dataset} · {model}\n\n{table(['Id', 'WER', 'Reference', 'Hypothesis'], shown)}")
     remarks = notes(results, skipped_audio)
     sections = [
         "# Evaluation",

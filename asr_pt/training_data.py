@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from asr_pt.audio import AudioError, content_hash, load_audio
 from asr_pt.corpora import CorpusError, Example, Spec, parse_spec, read_examples, resolved_source
+from asr_pt.markdown import table
 from asr_pt.store import DB_NAME  # importing the store registers the `store:` scheme with the corpus readers
 from asr_pt.text import written_form
 
@@ -194,9 +195,8 @@ def read_fingerprints(specs: Iterable[str], progress: bool = True) -> Fingerprin
 def counts_table(counts: dict[str, SourceCounts]) -> str:
     """A Markdown table of the counts per source: read, kept, hours and each reason for dropping."""
     reasons = [reason for reason in DROP_REASONS if any(c.dropped[reason] for c in counts.values())]
-    header = "| source | read | kept | hours |" + "".join(f" {reason} |" for reason in reasons)
-    lines = [header, "|" + " --- |" * (4 + len(reasons))]
-    for name, c in counts.items():
-        cells = [name, str(c.read), str(c.kept), f"{c.seconds / 3600:.2f}"] + [str(c.dropped[r]) for r in reasons]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [
+        [name, c.read, c.kept, f"{c.seconds / 3600:.2f}", *(c.dropped[reason] for reason in reasons)]
+        for name, c in counts.items()
+    ]
+    return table(["source", "read", "kept", "hours", *reasons], rows)
