@@ -6,12 +6,20 @@ import argparse
 from collections.abc import Sequence
 
 from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
+from asr_pt.random_model import SIZES
 
 
 def _tiny_model(args: argparse.Namespace) -> None:
     from asr_pt.tiny_model import build_tiny_model
 
     print(build_tiny_model(args.out_dir, seed=args.seed))
+
+
+def _random_model(args: argparse.Namespace) -> None:
+    from asr_pt.random_model import build_random_model
+
+    folder, parameters = build_random_model(args.out_dir, size=args.size, seed=args.seed)
+    print(f"{folder}: {parameters:,} parameters ({args.size}, random bfloat16 weights)")
 
 
 def _import(args: argparse.Namespace) -> None:
@@ -57,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("out_dir", help="folder to write the checkpoint to")
     tiny.add_argument("--seed", type=int, default=0, help="different seeds give different weights")
     tiny.set_defaults(run=_tiny_model)
+
+    random = commands.add_parser(
+        "random-model", help="write a random Qwen3-ASR checkpoint at a real model's shapes, to size and time things"
+    )
+    random.add_argument("out_dir", help="folder to write the checkpoint to")
+    random.add_argument("--size", choices=SIZES, default="1.7b", help="whose shapes: tiny, Qwen3-ASR-0.6B or -1.7B")
+    random.add_argument("--seed", type=int, default=0, help="different seeds give different weights")
+    random.set_defaults(run=_random_model)
 
     data_dir = {"default": None, "help": "the review store's folder (default: $ASR_PT_DATA_DIR or ./data)"}
     queue = commands.add_parser("import", help="transcribe a dataset with both models and queue it for review")

@@ -99,38 +99,15 @@ def build_tokenizer(merges: int = 400) -> Qwen2TokenizerFast:
     )
 
 
-def build_config(
-    tokenizer: Qwen2TokenizerFast, hidden_size: int = 32, audio_initializer_range: float = 0.02
-) -> Qwen3ASRConfig:
-    """Qwen3-ASR's architecture at toy size; the vocabulary stays full-size so the real special ids exist."""
+def qwen3_asr_config(tokenizer: Qwen2TokenizerFast, audio: dict, text: dict) -> Qwen3ASRConfig:
+    """Qwen3-ASR's config for encoder and decoder shapes `audio` and `text`, with the tokenizer's special-token ids."""
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKEN_IDS}
     if ids != SPECIAL_TOKEN_IDS:
         raise RuntimeError(f"tiny tokenizer put special tokens at {ids}, not at Qwen's ids")
     return Qwen3ASRConfig(
         thinker_config={
-            "audio_config": {
-                "num_mel_bins": 128,
-                "d_model": 32,
-                "encoder_layers": 1,
-                "encoder_attention_heads": 2,
-                "encoder_ffn_dim": 64,
-                "downsample_hidden_size": 8,
-                "output_dim": hidden_size,
-                "n_window": 50,
-                "n_window_infer": 800,
-                "initializer_range": audio_initializer_range,
-            },
-            "text_config": {
-                "vocab_size": VOCAB_SIZE,
-                "hidden_size": hidden_size,
-                "intermediate_size": 2 * hidden_size,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 2,
-                "num_key_value_heads": 1,
-                "head_dim": 16,
-                "rope_scaling": {"mrope_section": [4, 2, 2]},
-                "tie_word_embeddings": True,
-            },
+            "audio_config": {"num_mel_bins": 128, "n_window": 50, "n_window_infer": 800, **audio},
+            "text_config": {"vocab_size": VOCAB_SIZE, "tie_word_embeddings": True, **text},
             "audio_token_id": ids["<|audio_pad|>"],
             "audio_start_token_id": ids["<|audio_start|>"],
             "audio_end_token_id": ids["<|audio_end|>"],
@@ -138,6 +115,37 @@ def build_config(
         },
         support_languages=["Portuguese"],
     )
+
+
+def build_config(
+    tokenizer: Qwen2TokenizerFast, hidden_size: int = 32, audio_initializer_range: float = 0.02
+) -> Qwen3ASRConfig:
+    """Qwen3-ASR's architecture at toy size; the vocabulary stays full-size so the real special ids exist."""
+    audio = {
+        "d_model": 32,
+        "encoder_layers": 1,
+        "encoder_attention_heads": 2,
+        "encoder_ffn_dim": 64,
+        "downsample_hidden_size": 8,
+        "output_dim": hidden_size,
+        "initializer_range": audio_initializer_range,
+    }
+    text = {
+        "hidden_size": hidden_size,
+        "intermediate_size": 2 * hidden_size,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 16,
+        "rope_scaling": {"mrope_section": [4, 2, 2]},
+    }
+    return qwen3_asr_config(tokenizer, audio, text)
+
+
+def save_processor(tokenizer: Qwen2TokenizerFast, out_dir: Path) -> None:
+    """The processor files `Qwen3ASRModel.from_pretrained` reads next to the weights."""
+    feature_extractor = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000)
+    Qwen3ASRProcessor(feature_extractor, tokenizer, chat_template=CHAT_TEMPLATE).save_pretrained(out_dir)
 
 
 def build_tiny_model(
@@ -156,6 +164,5 @@ def build_tiny_model(
     tokenizer = build_tokenizer()
     model = Qwen3ASRForConditionalGeneration(build_config(tokenizer, hidden_size, audio_initializer_range))
     model.save_pretrained(out)
-    feature_extractor = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000)
-    Qwen3ASRProcessor(feature_extractor, tokenizer, chat_template=CHAT_TEMPLATE).save_pretrained(out)
+    save_processor(tokenizer, out)
     return out
