@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gc
 import os
+import statistics
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 
 from asr_pt.audio import SAMPLE_RATE
+from asr_pt.precision import INT8, load_dtype, quantize_int8, weight_bytes
 
 FINETUNED_MODEL = "yuriyvnv/Qwen3-ASR-1.7B-PT"
 BASE_MODEL = "Qwen/Qwen3-ASR-1.7B"
@@ -65,8 +68,14 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def default_dtype(device: str) -> torch.dtype:
-    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+DTYPE_ENV = "ASR_PT_DTYPE"
+# What the app serves in on a CPU: int8 fits both 1.7B models in a 16 GB Space and is the fastest there (README).
+SERVING_CPU_DTYPE = INT8
+
+
+def default_dtype(device: str, cpu_dtype: str = "float32") -> str:
+    """$ASR_PT_DTYPE when set; else bfloat16 on a GPU and `cpu_dtype` on a CPU (float32: the card's own numbers)."""
+    return os.environ.get(DTYPE_ENV) or ("bfloat16" if device.startswith("cuda") else cpu_dtype)
 
 
 def _explain_load_failure(model_id: str, error: Exception) -> str:
@@ -95,13 +104,16 @@ class ASRModel:
         model_id: str,
         *,
         device: str | None = None,
-        dtype: torch.dtype | str | None = None,
+        dtype: str | None = None,
         max_new_tokens: int = 512,
         max_batch_size: int = 32,
     ):
         self.model_id = model_id
         self.device = device or default_device()
-        self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or default_dtype(self.device))
+        self.dtype = dtype or default_dtype(self.device)
+        load_dtype(self.dtype)  # an unknown name fails here, not in the background load
+        if self.dtype == INT8 and not self.device.startswith("cpu"):
+            raise ValueError("int8 (dynamic quantisation) runs on CPU only; use bfloat16 on a GPU")
         self.max_new_tokens = max_new_tokens
         self.max_batch_size = max_batch_size
         self._model = None
@@ -109,10 +121,21 @@ class ASRModel:
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
         self._finished_rows: list[bool] = []
+        self._recent_rtfs: deque[float] = deque(maxlen=8)
 
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    @property
+    def weight_bytes(self) -> int | None:
+        """Memory held by the loaded weights (None until loaded)."""
+        return weight_bytes(self._model.model) if self._model is not None else None
+
+    @property
+    def measured_rtf(self) -> float | None:
+        """Median real-time factor of the last few requests on this machine (None before the first)."""
+        return statistics.median(self._recent_rtfs) if self._recent_rtfs else None
 
     @property
     def load_error(self) -> ModelLoadError | None:
@@ -140,7 +163,7 @@ class ASRModel:
         try:
             model = Qwen3ASRModel.from_pretrained(
                 self.model_id,
-                dtype=self.dtype,
+                dtype=load_dtype(self.dtype),
                 device_map=self.device,
                 max_inference_batch_size=self.max_batch_size,
                 max_new_tokens=self.max_new_tokens,
@@ -148,6 +171,8 @@ class ASRModel:
         except Exception as error:  # transformers raises OSError, ValueError, HFValidationError... for one cause
             raise ModelLoadError(_explain_load_failure(self.model_id, error)) from error
         model.model.eval()
+        if self.dtype == INT8:
+            quantize_int8(model.model)
         self._watch_generation(model.model)
         return model
 
@@ -191,6 +216,7 @@ class ASRModel:
             finished = iter(self._finished_rows)
         durations = [len(a) / SAMPLE_RATE for a in audios]
         total = sum(durations)
+        self._recent_rtfs.append(elapsed / total)
         transcripts = []
         for audio, audio_seconds, result in zip(audios, durations, results, strict=True):
             chunks = len(split_audio_into_chunks(audio, SAMPLE_RATE, MAX_ASR_INPUT_SECONDS))
