@@ -35,8 +35,11 @@ from asr_pt.models import (
     BASE_MODEL,
     DEFAULT_LANGUAGE,
     FINETUNED_MODEL,
+    SERVING_CPU_DTYPE,
     ASRModel,
     ModelLoadError,
+    default_device,
+    default_dtype,
     supported_languages,
 )
 from asr_pt.reviewers import authenticate, hf_user_allowed, load_allowlist, load_reviewers
@@ -69,15 +72,22 @@ CSS = """
 
 
 class Models:
-    """The page's two models, loaded in a background thread from start, so the page is up while they load."""
+    """The page's two models, loaded in a background thread from start, so the page is up while they load.
 
-    def __init__(self, finetuned: ASRModel, base: ASRModel):
+    With a `warm_up` clip, each model transcribes it once loaded: the first run of a model is the slowest, and its
+    time gives the page a measured real-time factor to tell visitors how long they will wait.
+    """
+
+    def __init__(self, finetuned: ASRModel, base: ASRModel, warm_up: Path | None = None):
         self.by_side = {FINETUNED: finetuned, BASE: base}
+        self.warm_up = warm_up
 
     @classmethod
     def from_env(cls) -> Models:
         ids = [os.environ.get(MODEL_ENV[side], DEFAULT_MODELS[side]) for side in (FINETUNED, BASE)]
-        return cls(*(ASRModel(model_id, max_new_tokens=MAX_NEW_TOKENS) for model_id in ids))
+        dtype = default_dtype(default_device(), cpu_dtype=SERVING_CPU_DTYPE)
+        models = [ASRModel(model_id, dtype=dtype, max_new_tokens=MAX_NEW_TOKENS) for model_id in ids]
+        return cls(*models, warm_up=Path(read_examples()[0][0]))
 
     def __getitem__(self, side: str) -> ASRModel:
         return self.by_side[side]
@@ -91,19 +101,40 @@ class Models:
         for side, model in self.by_side.items():
             try:
                 model.load()
-                log.info("%s model ready: %s", TITLES[side], model.model_id)
+                log.info("%s model ready: %s (%s on %s)", TITLES[side], model.model_id, model.dtype, model.device)
             except ModelLoadError as error:
                 log.error("%s model unavailable. %s", TITLES[side], explain_load_failure(side, error))
+        for side, model in self.by_side.items():
+            if self.warm_up is not None and model.loaded:
+                model.transcribe(load_audio(self.warm_up))
+                log.info("%s model warmed up: real-time factor %.2f", TITLES[side], model.measured_rtf)
 
-    def status(self) -> dict[str, dict[str, str]]:
-        """Per side: the model id and its state, "ready", "loading" or "unavailable" (with the reason)."""
+    def status(self) -> dict[str, dict]:
+        """Per side: the model id, its state ("ready", "loading" or "unavailable", with the reason), dtype, device,
+        the memory its weights hold (GB, once loaded) and its measured real-time factor (once it ran)."""
         states = {}
         for side, model in self.by_side.items():
             error = model.load_error
             state = "ready" if model.loaded else "unavailable" if error else "loading"
             message = explain_load_failure(side, error) if error else ""
-            states[side] = {"model_id": model.model_id, "state": state, "message": message}
+            weights = model.weight_bytes
+            states[side] = {
+                "model_id": model.model_id,
+                "state": state,
+                "message": message,
+                "dtype": model.dtype,
+                "device": model.device,
+                "weights_gb": round(weights / 1e9, 2) if weights is not None else None,
+                "rtf": model.measured_rtf,
+            }
         return states
+
+    def wait_estimate(self, audio_seconds: float) -> float | None:
+        """Seconds both models should take on a clip this long, on CPU, from their measured real-time factors."""
+        loaded = [model for model in self.by_side.values() if model.loaded]
+        if not loaded or any(model.device != "cpu" or model.measured_rtf is None for model in loaded):
+            return None
+        return sum(model.measured_rtf for model in loaded) * audio_seconds
 
     @property
     def settled(self) -> bool:
@@ -114,13 +145,30 @@ def explain_load_failure(side: str, error: Exception | str) -> str:
     return f"{error} To use a checkpoint folder, start the app with {MODEL_ENV[side]}=/path/to/folder."
 
 
+def clip_seconds(audio: str | None) -> float | None:
+    """A clip's length from its header, or None when it cannot be read (the real error is reported by compare())."""
+    try:
+        return sf.info(audio).duration
+    except (sf.SoundFileError, RuntimeError, TypeError):
+        return None
+
+
 def gpu_seconds(audio: str, max_seconds: float) -> int:
     """The GPU time to ask ZeroGPU for: both models on a clip take a fraction of its length, plus warm-up."""
-    try:
-        seconds = sf.info(audio).duration
-    except (sf.SoundFileError, RuntimeError, TypeError):  # the real error is reported by compare()
-        seconds = max_seconds
-    return math.ceil(30 + min(seconds, max_seconds) / 2)
+    seconds = clip_seconds(audio)
+    return math.ceil(30 + min(max_seconds if seconds is None else seconds, max_seconds) / 2)
+
+
+def wait_markdown(models: Models, audio: str | None) -> str:
+    """Before a visitor waits on a CPU: about how long their clip will take through both models."""
+    seconds = clip_seconds(audio)
+    estimate = models.wait_estimate(seconds) if seconds else None
+    if estimate is None:
+        return ""
+    return (
+        f"Audio: **{seconds:.1f} s**. On this server's CPU both models should take about "
+        f"**{seconds_words(round(estimate))}** for it (from the real-time factor measured here)."
+    )
 
 
 def make_transcribe(models: Models, max_seconds: float):
@@ -156,6 +204,8 @@ def status_markdown(models: Models) -> str:
     lines = []
     for side, status in models.status().items():
         line = f"{icons[status['state']]} **{TITLES[side]}** `{status['model_id']}`: {status['state']}"
+        if status["weights_gb"] is not None:
+            line += f" ({status['dtype']} on {status['device']}, weights {status['weights_gb']:.1f} GB)"
         lines.append(line + (f". {status['message']}" if status["message"] else ""))
     return "\n\n".join(lines)
 
@@ -309,7 +359,13 @@ def transcribe_tab(models: Models, status: gr.Markdown, max_seconds: float) -> T
         result = gr.JSON(label="result")
 
     # A result belongs to the clip it came from: "send to review" must never pair it with a newer clip.
-    audio.change(lambda: None, None, result, queue=False, api_visibility="private")
+    audio.change(
+        lambda path: (None, wait_markdown(models, path)),
+        audio,
+        [result, audio_info],
+        queue=False,
+        api_visibility="private",
+    )
     button.click(
         make_transcribe(models, max_seconds),
         inputs=[audio, language, context, reference],

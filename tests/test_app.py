@@ -79,6 +79,37 @@ def test_bad_input_gets_the_librarys_message_and_the_next_request_works(client, 
 def test_status_endpoint_reports_both_models_ready(client):
     status = client.predict(api_name="/status")
     assert {side: status[side]["state"] for side in (FINETUNED, BASE)} == {FINETUNED: "ready", BASE: "ready"}
+    for side in (FINETUNED, BASE):
+        assert status[side]["dtype"] == "float32" and status[side]["device"] == "cpu"
+        assert 0.01 < status[side]["weights_gb"] < 0.05  # the tiny model's 19.7 MB of float32 weights
+
+
+def test_the_app_serves_int8_on_cpu_unless_asr_pt_dtype_says_otherwise(monkeypatch, tiny_model_dir):
+    import app
+
+    monkeypatch.setenv("ASR_PT_FINETUNED_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("ASR_PT_BASE_MODEL", str(tiny_model_dir))
+    assert {app.Models.from_env()[side].dtype for side in (FINETUNED, BASE)} == {"int8"}
+    monkeypatch.setenv("ASR_PT_DTYPE", "float32")
+    assert {app.Models.from_env()[side].dtype for side in (FINETUNED, BASE)} == {"float32"}
+
+
+def test_a_visitor_is_told_how_long_their_clip_will_take_from_the_measured_speed(tiny_model_dir, speech_clips):
+    import app
+
+    path = speech_clips[0][0]
+    models = app.Models(ASRModel(str(tiny_model_dir), max_new_tokens=4), ASRModel(str(tiny_model_dir)))
+    assert app.wait_markdown(models, str(path)) == ""  # nothing measured yet
+    models.warm_up = path
+    models.load()
+    rtfs = [models[side].measured_rtf for side in (FINETUNED, BASE)]
+    assert all(rtf > 0 for rtf in rtfs)
+    assert models.wait_estimate(10.0) == pytest.approx(10 * sum(rtfs))
+    seconds = len(load_audio(path)) / 16000
+    text = app.wait_markdown(models, str(path))
+    assert f"Audio: **{seconds:.1f} s**" in text
+    assert f"about **{app.seconds_words(round(seconds * sum(rtfs)))}**" in text
+    assert app.wait_markdown(models, "/no/such/file.wav") == ""
 
 
 def test_a_missing_model_is_explained_and_the_other_still_transcribes(serve_demo, other_tiny_model_dir, speech_clips):
