@@ -24,8 +24,8 @@ def _random_model(args: argparse.Namespace) -> None:
 
 def _import(args: argparse.Namespace) -> None:
     from asr_pt.models import ASRModel
-    from asr_pt.review_import import import_dataset
-    from asr_pt.store import ReviewStore
+    from asr_pt.review.importer import import_dataset
+    from asr_pt.review.store import ReviewStore
 
     store = ReviewStore(args.data_dir)
     sizes = {"max_batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens}
@@ -37,8 +37,8 @@ def _import(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from asr_pt.dataset_export import export_dataset
-    from asr_pt.store import ReviewStore
+    from asr_pt.review.export import export_dataset
+    from asr_pt.review.store import ReviewStore
 
     summary = export_dataset(ReviewStore(args.data_dir, create=False), args.out_dir)
     print(
@@ -51,7 +51,7 @@ def _hash_password(args: argparse.Namespace) -> None:
     import getpass
     import sys
 
-    from asr_pt.reviewers import hash_password
+    from asr_pt.review.reviewers import hash_password
 
     password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     print(hash_password(password))

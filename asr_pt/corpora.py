@@ -183,7 +183,3 @@ def read_examples(spec: str | Spec, limit: int | None = None) -> Iterator[Exampl
         if limit is not None and count >= limit:
             return
         yield example
-
-
-# The review store registers `store:DATA_DIR` on import; importing it here makes that scheme work for every reader.
-from asr_pt import store as _store  # noqa: E402, F401

@@ -29,6 +29,14 @@ DEFAULT_LANGUAGE = "Portuguese"
 AUTO_LANGUAGE = "auto"
 # qwen-asr's generate() stops on <|im_end|> and <|endoftext|>; a row without either ran out of max_new_tokens.
 EOS_TOKEN_IDS = (151645, 151643)
+ASR_TEXT_TAG = "<asr_text>"
+# What `train` writes into a checkpoint folder: the data it was trained and selected on (read by eval's held-out guard).
+TRAINING_RECORD = "asr_pt_training.json"
+
+
+def target_text(text: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """What the model writes for a clip: its language, the tag, then the transcript (qwen-asr's output format)."""
+    return f"language {language}{ASR_TEXT_TAG}{text}"
 
 
 def supported_languages() -> list[str]:

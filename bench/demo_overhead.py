@@ -23,14 +23,16 @@ import httpx
 from gradio_client import Client
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # app.py lives at the root, next to asr_pt
+sys.path.insert(0, str(REPO))
 
-import app  # noqa: E402
 from asr_pt.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from asr_pt.compare import BASE, FINETUNED  # noqa: E402
 from asr_pt.espeak import speak  # noqa: E402
 from asr_pt.models import ASRModel  # noqa: E402
 from asr_pt.tiny_model import build_tiny_model  # noqa: E402
+from asr_pt.ui.page import MAX_SECONDS  # noqa: E402
+from asr_pt.ui.status import Models  # noqa: E402
+from asr_pt.ui.transcribe import make_transcribe, show  # noqa: E402
 
 
 def median_seconds(fn, runs: int) -> float:
@@ -43,13 +45,13 @@ def median_seconds(fn, runs: int) -> float:
 
 
 def request_overhead(model_dirs: list[Path], clip: Path, runs: int, max_new_tokens: int) -> None:
-    models = app.Models(*(ASRModel(str(d), max_new_tokens=max_new_tokens) for d in model_dirs))
+    models = Models(*(ASRModel(str(d), max_new_tokens=max_new_tokens) for d in model_dirs))
     models.load()
-    transcribe = app.make_transcribe(models, app.MAX_SECONDS)
+    transcribe = make_transcribe(models, MAX_SECONDS)
     direct = [models[side].load() for side in (FINETUNED, BASE)]  # the very same Qwen3ASRModel objects
 
     def through_app():
-        app.show(transcribe(str(clip), "Portuguese", "", ""), models)
+        show(transcribe(str(clip), "Portuguese", "", ""), models)
 
     def two_direct_calls():
         for model in direct:

@@ -4,7 +4,7 @@
     python bench/eval_throughput.py --batch-sizes 1 8 32 --device cuda
     python bench/eval_throughput.py --model yuriyvnv/Qwen3-ASR-1.7B-PT --device cuda
 
-RTFx is measured by `asr_pt.evaluation.evaluate` itself (audio seconds / transcription seconds after a warm-up batch),
+RTFx is measured by `eval.run.evaluate` itself (audio seconds / transcription seconds after a warm-up batch),
 so the figures are the ones an evaluation reports. The clips are Portuguese sentences spoken by espeak-ng. The tiny
 random model rarely emits an end token, so clips generate about --max-new-tokens tokens at every batch size.
 """
@@ -22,8 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runs as a script, like bench/foundation.py
 
 from asr_pt.espeak import speak
-from asr_pt.evaluation import evaluate
 from asr_pt.tiny_model import SENTENCES_PATH, build_tiny_model
+from eval.run import evaluate
 
 
 def make_clips(folder: Path, count: int) -> Path:

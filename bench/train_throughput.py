@@ -45,10 +45,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
 
-    from asr_pt.collator import SFTCollator
-    from asr_pt.finetune import load_processor
     from asr_pt.tiny_model import build_tiny_model
-    from asr_pt.training_data import prepare
+    from train.collator import SFTCollator
+    from train.data import prepare
+    from train.finetune import load_processor
 
     with tempfile.TemporaryDirectory() as tmp:
         clips = make_clips(Path(tmp), args.clips)

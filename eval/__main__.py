@@ -1,3 +1,3 @@
-from eval import main
+from eval.cli import main
 
 main()

@@ -103,19 +103,17 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def serve_demo():
     """Starts the page as `python app.py` does (models loading in the background) and returns its URL."""
-    import app
     from asr_pt.models import ASRModel
+    from asr_pt.ui import Models, build_demo, launch
 
     demos = []
 
     def serve(finetuned: str, base: str) -> str:
-        models = app.Models(*(ASRModel(m, max_new_tokens=DEMO_MAX_NEW_TOKENS) for m in (finetuned, base)))
+        models = Models(*(ASRModel(m, max_new_tokens=DEMO_MAX_NEW_TOKENS) for m in (finetuned, base)))
         models.load_in_background()
-        demo = app.build_demo(models, max_seconds=DEMO_MAX_SECONDS)
+        demo = build_demo(models, max_seconds=DEMO_MAX_SECONDS)
         port = free_port()
-        app.launch(
-            demo, max_seconds=DEMO_MAX_SECONDS, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True
-        )
+        launch(demo, max_seconds=DEMO_MAX_SECONDS, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
         demos.append(demo)
         return f"http://127.0.0.1:{port}/"
 

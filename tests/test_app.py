@@ -85,31 +85,32 @@ def test_status_endpoint_reports_both_models_ready(client):
 
 
 def test_the_app_serves_int8_on_cpu_unless_asr_pt_dtype_says_otherwise(monkeypatch, tiny_model_dir):
-    import app
+    from asr_pt.ui.status import Models
 
     monkeypatch.setenv("ASR_PT_FINETUNED_MODEL", str(tiny_model_dir))
     monkeypatch.setenv("ASR_PT_BASE_MODEL", str(tiny_model_dir))
-    assert {app.Models.from_env()[side].dtype for side in (FINETUNED, BASE)} == {"int8"}
+    assert {Models.from_env()[side].dtype for side in (FINETUNED, BASE)} == {"int8"}
     monkeypatch.setenv("ASR_PT_DTYPE", "float32")
-    assert {app.Models.from_env()[side].dtype for side in (FINETUNED, BASE)} == {"float32"}
+    assert {Models.from_env()[side].dtype for side in (FINETUNED, BASE)} == {"float32"}
 
 
 def test_a_visitor_is_told_how_long_their_clip_will_take_from_the_measured_speed(tiny_model_dir, speech_clips):
-    import app
+    from asr_pt.ui.status import Models
+    from asr_pt.ui.transcribe import seconds_words, wait_markdown
 
     path = speech_clips[0][0]
-    models = app.Models(ASRModel(str(tiny_model_dir), max_new_tokens=4), ASRModel(str(tiny_model_dir)))
-    assert app.wait_markdown(models, str(path)) == ""  # nothing measured yet
+    models = Models(ASRModel(str(tiny_model_dir), max_new_tokens=4), ASRModel(str(tiny_model_dir)))
+    assert wait_markdown(models, str(path)) == ""  # nothing measured yet
     models.warm_up = path
     models.load()
     rtfs = [models[side].measured_rtf for side in (FINETUNED, BASE)]
     assert all(rtf > 0 for rtf in rtfs)
     assert models.wait_estimate(10.0) == pytest.approx(10 * sum(rtfs))
     seconds = len(load_audio(path)) / 16000
-    text = app.wait_markdown(models, str(path))
+    text = wait_markdown(models, str(path))
     assert f"Audio: **{seconds:.1f} s**" in text
-    assert f"about **{app.seconds_words(round(seconds * sum(rtfs)))}**" in text
-    assert app.wait_markdown(models, "/no/such/file.wav") == ""
+    assert f"about **{seconds_words(round(seconds * sum(rtfs)))}**" in text
+    assert wait_markdown(models, "/no/such/file.wav") == ""
 
 
 def test_a_missing_model_is_explained_and_the_other_still_transcribes(serve_demo, other_tiny_model_dir, speech_clips):

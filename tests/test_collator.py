@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from asr_pt.audio import load_audio
-from asr_pt.collator import IGNORE_INDEX, SFTCollator, prompt_text, supervise_targets, target_text
-from asr_pt.finetune import Qwen3ASRForTraining, load_processor
+from train.collator import IGNORE_INDEX, SFTCollator, prompt_text, supervise_targets, target_text
+from train.finetune import Qwen3ASRForTraining, load_processor
 
 # Short and long transcripts on short and long clips, so every row of the batch is padded differently.
 TEXTS = ["Sim.", "O gato dorme no sofá, e a reunião começa às nove horas em ponto.", "Bom dia!", "Olá, tudo bem?"]

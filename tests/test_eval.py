@@ -1,4 +1,4 @@
-"""`python -m eval` and `asr_pt.evaluation`: the card's numbers, the interval, resuming, reuse, the held-out guard."""
+"""`python -m eval` and `eval.run`: the card's numbers, the interval, resuming, reuse, the held-out guard."""
 
 from __future__ import annotations
 
@@ -18,19 +18,11 @@ import numpy as np
 import pytest
 
 from asr_pt.corpora import parse_spec
-from asr_pt.evaluation import (
-    PREDICTIONS_FILE,
-    EvaluationError,
-    Predictions,
-    bootstrap_wers,
-    compare,
-    evaluate,
-    score_rows,
-    seen_in_training,
-)
-from asr_pt.report import card_table, results_table
 from asr_pt.text import normalize, written_form
-from eval import main
+from eval.cli import main
+from eval.report import card_table, results_table
+from eval.run import PREDICTIONS_FILE, Predictions, evaluate, seen_in_training
+from eval.scores import EvaluationError, bootstrap_wers, compare, score_rows
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = {"max_new_tokens": 6, "batch_size": 4, "resamples": 500, "verbose": False}

@@ -6,12 +6,14 @@ import gradio as gr
 import numpy as np
 import pytest
 
-import app
-from app import NOT_LOGGED_IN, DataTab, ReviewAccess, ReviewTab, queue_for_review
 from asr_pt.audio import load_audio
 from asr_pt.models import ASRModel
-from asr_pt.reviewers import hash_password
-from asr_pt.store import ReviewStore
+from asr_pt.review.reviewers import hash_password
+from asr_pt.review.store import ReviewStore
+from asr_pt.ui import Models, build_demo, launch
+from asr_pt.ui.data import DataTab
+from asr_pt.ui.review import NOT_LOGGED_IN, ReviewAccess, ReviewTab
+from asr_pt.ui.transcribe import make_transcribe, queue_for_review
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -97,8 +99,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tiny_models(finetuned, base) -> app.Models:
-    return app.Models(*(ASRModel(str(folder), max_new_tokens=4) for folder in (finetuned, base)))
+def tiny_models(finetuned, base) -> Models:
+    return Models(*(ASRModel(str(folder), max_new_tokens=4) for folder in (finetuned, base)))
 
 
 def test_send_to_review_stores_the_clip_both_hypotheses_and_the_reference(
@@ -108,7 +110,7 @@ def test_send_to_review_stores_the_clip_both_hypotheses_and_the_reference(
     path, sentence = speech_clips[1]
     with pytest.raises(gr.Error, match="Transcribe a clip first"):
         queue_for_review(store, str(path), sentence, None)
-    result = app.make_transcribe(tiny_models(tiny_model_dir, other_tiny_model_dir), 10.0)(
+    result = make_transcribe(tiny_models(tiny_model_dir, other_tiny_model_dir), 10.0)(
         str(path), "Portuguese", "", sentence
     )
     assert "item 1" in queue_for_review(store, str(path), sentence, result)
@@ -130,9 +132,9 @@ def test_reviewer_corrects_an_item_with_the_keyboard_and_sees_it_counted(
 
     store = ReviewStore(tmp_path)
     queue_clips(store, 3)
-    demo = app.build_demo(tiny_models(tiny_model_dir, other_tiny_model_dir), store=store, access=access)
+    demo = build_demo(tiny_models(tiny_model_dir, other_tiny_model_dir), store=store, access=access)
     port = free_port()
-    app.launch(demo, store=store, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+    launch(demo, store=store, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -184,9 +186,9 @@ def test_a_new_clip_is_never_sent_with_the_last_clips_transcripts(
     from playwright.sync_api import expect, sync_playwright
 
     store = ReviewStore(tmp_path)
-    demo = app.build_demo(tiny_models(tiny_model_dir, other_tiny_model_dir), store=store)
+    demo = build_demo(tiny_models(tiny_model_dir, other_tiny_model_dir), store=store)
     port = free_port()
-    app.launch(demo, store=store, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+    launch(demo, store=store, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])

@@ -12,11 +12,11 @@ from datasets import Audio, load_dataset
 from asr_pt.audio import content_hash, load_audio
 from asr_pt.cli import main
 from asr_pt.corpora import read_examples
-from asr_pt.dataset_export import PARQUET_PATH, export_dataset, restore_export
-from asr_pt.hub_sync import start_hub_sync
 from asr_pt.models import ASRModel
-from asr_pt.review_import import import_dataset
-from asr_pt.store import ReviewStore
+from asr_pt.review.export import PARQUET_PATH, export_dataset, restore_export
+from asr_pt.review.hub_sync import start_hub_sync
+from asr_pt.review.importer import import_dataset
+from asr_pt.review.store import ReviewStore
 
 
 @pytest.fixture

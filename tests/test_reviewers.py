@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from asr_pt.reviewers import (
+from asr_pt.review.reviewers import (
     authenticate,
     hash_password,
     hf_user_allowed,

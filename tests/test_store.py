@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from asr_pt.corpora import read_examples
-from asr_pt.scoreboard import scoreboard
-from asr_pt.store import ReviewStore, SaveConflict, StoreError, disagreement
+from asr_pt.review.scoreboard import scoreboard
+from asr_pt.review.store import ReviewStore, SaveConflict, StoreError, disagreement
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,7 +80,7 @@ def test_eight_threads_of_saves_lose_nothing(tmp_path):
 
 WRITER = """
 import sys
-from asr_pt.store import ReviewStore
+from asr_pt.review.store import ReviewStore
 store = ReviewStore(sys.argv[1])
 ids = [int(i) for i in sys.argv[2].split(",")]
 count = 0
@@ -279,7 +279,7 @@ def test_release_takes_the_reviewer_name_as_every_other_method_does(tmp_path):
 
 
 def test_word_error_rates_are_computed_outside_the_write_lock(tmp_path, monkeypatch):
-    import asr_pt.store
+    import asr_pt.review.store
 
     store = ReviewStore(tmp_path, reviews_needed=2)
     calls = []
@@ -288,8 +288,8 @@ def test_word_error_rates_are_computed_outside_the_write_lock(tmp_path, monkeypa
         calls.append(store._db.in_transaction)
         return real(*args)
 
-    real = asr_pt.store.score_pair
-    monkeypatch.setattr(asr_pt.store, "score_pair", score_pair)
+    real = asr_pt.review.store.score_pair
+    monkeypatch.setattr(asr_pt.review.store, "score_pair", score_pair)
     item = store.get(add(store, 1, finetuned="o gato dorme", base="o gato come"))
     store.save(item.id, "ana", "O gato dorme na cama.", item.version)
     item = store.save(item.id, "bia", "O gato dorme na casa.", store.get(item.id).version)

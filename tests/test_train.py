@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from asr_pt.finetune import LOSS_CURVE, TRAINING_LOG, TRAINING_RECORD, load_processor
+from train.finetune import LOSS_CURVE, TRAINING_LOG, TRAINING_RECORD, load_processor
 
 REPO = Path(__file__).resolve().parents[1]
 # transformers 4.57.6 swaps a tokenizer's first pre-tokenizer for its own regex when the checkpoint's config.json says
@@ -152,8 +152,8 @@ def test_the_loop_learns_corrections_made_in_the_store(tmp_path, learnable_tiny_
     """Clips imported into a store, corrected there by a reviewer, exported, trained on, evaluated: WER falls from
     about 100% to at most 20% on those clips."""
     from asr_pt.models import ASRModel
-    from asr_pt.review_import import import_dataset
-    from asr_pt.store import ReviewStore
+    from asr_pt.review.importer import import_dataset
+    from asr_pt.review.store import ReviewStore
 
     model = str(learnable_tiny_model_dir)
     store = ReviewStore(tmp_path / "store")

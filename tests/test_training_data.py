@@ -12,9 +12,9 @@ from conftest import write_export
 
 from asr_pt.audio import SAMPLE_RATE, content_hash, load_audio, write_wav
 from asr_pt.corpora import CorpusError, read_examples
-from asr_pt.store import ReviewStore
+from asr_pt.review.store import ReviewStore
 from asr_pt.text import written_form
-from asr_pt.training_data import (
+from train.data import (
     Fingerprints,
     corrections_spec,
     counts_table,

@@ -52,10 +52,11 @@ if not args.corrections and not args.dataset:
 
 from transformers import Trainer, TrainingArguments  # noqa: E402  (after argparse, so --help is instant)
 
-from asr_pt import finetune, training_data  # noqa: E402
-from asr_pt.collator import SFTCollator  # noqa: E402
 from asr_pt.corpora import CorpusError  # noqa: E402
 from asr_pt.models import release_memory  # noqa: E402
+from train import data as training_data  # noqa: E402
+from train import finetune  # noqa: E402
+from train.collator import SFTCollator  # noqa: E402
 
 on_gpu = torch.cuda.is_available()
 output = Path(args.output)

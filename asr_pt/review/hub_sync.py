@@ -14,8 +14,8 @@ from pathlib import Path
 
 from huggingface_hub import CommitScheduler, HfApi
 
-from asr_pt.dataset_export import PARQUET_PATH, export_dataset, restore_export
-from asr_pt.store import ReviewStore
+from asr_pt.review.export import PARQUET_PATH, export_dataset, restore_export
+from asr_pt.review.store import ReviewStore
 
 logger = logging.getLogger(__name__)
 DEFAULT_EVERY_MINUTES = float(os.environ.get("ASR_PT_HUB_SYNC_MINUTES", 5))

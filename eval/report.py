@@ -8,8 +8,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from asr_pt.evaluation import Comparison
 from asr_pt.markdown import table
+from eval.scores import Comparison
 
 REPORT_FILE = "report.md"
 PLOT_FILE = "report.png"

@@ -17,15 +17,9 @@ import numpy as np
 import torch
 
 from asr_pt.audio import SAMPLE_RATE, load_audio
-from asr_pt.models import DEFAULT_LANGUAGE
+from asr_pt.models import DEFAULT_LANGUAGE, target_text
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips
-ASR_TEXT_TAG = "<asr_text>"
-
-
-def target_text(text: str, language: str = DEFAULT_LANGUAGE) -> str:
-    """What the model writes for a clip: its language, the tag, then the transcript (qwen-asr's output format)."""
-    return f"language {language}{ASR_TEXT_TAG}{text}"
 
 
 def prompt_text(processor, context: str = "") -> str:

@@ -14,9 +14,10 @@ from transformers import TrainerCallback
 from transformers.modeling_outputs import CausalLMOutput
 from transformers.utils import cached_file
 
-from asr_pt.collator import IGNORE_INDEX
 from asr_pt.markdown import table
-from asr_pt.training_data import MAX_CHARACTERS, MAX_SECONDS, MIN_SECONDS, TRAINING_RECORD
+from asr_pt.models import TRAINING_RECORD
+from train.collator import IGNORE_INDEX
+from train.data import MAX_CHARACTERS, MAX_SECONDS, MIN_SECONDS
 
 LOSS_CURVE = "loss_curve.png"
 TRAINING_LOG = "training_log.jsonl"
@@ -179,8 +180,8 @@ def evaluate_checkpoint(
 ) -> str:
     """The base model and the checkpoint through eval on `specs`; returns the card's table (the Results section
     of eval's report.md, which also marks a dataset the checkpoint was trained or selected on as not held out)."""
-    from asr_pt.evaluation import evaluate
-    from asr_pt.report import REPORT_FILE
+    from eval.report import REPORT_FILE
+    from eval.run import evaluate
 
     models = {"base": base_model, "fine-tuned": str(checkpoint)}
     evaluate(models, specs, output_dir, max_new_tokens=max_new_tokens, verbose=False)

@@ -20,10 +20,9 @@ from tqdm import tqdm
 from asr_pt.audio import AudioError, content_hash, load_audio
 from asr_pt.corpora import CorpusError, Example, Spec, parse_spec, read_examples, resolved_source
 from asr_pt.markdown import table
-from asr_pt.store import DB_NAME  # importing the store registers the `store:` scheme with the corpus readers
+from asr_pt.review.store import DB_NAME  # importing the store registers the `store:` scheme with the corpus readers
 from asr_pt.text import written_form
 
-TRAINING_RECORD = "asr_pt_training.json"  # what a checkpoint was trained and selected on, as `resolve_spec` gives it
 MIN_SECONDS = 0.3
 MAX_SECONDS = 30.0
 MAX_CHARACTERS = 500

@@ -6,7 +6,7 @@ import collections
 from dataclasses import dataclass
 
 from asr_pt.metrics import PROTOCOLS, Scores, score
-from asr_pt.store import VERDICTS, ReviewStore
+from asr_pt.review.store import VERDICTS, ReviewStore
 
 
 @dataclass(frozen=True)

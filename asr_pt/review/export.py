@@ -18,7 +18,7 @@ from pathlib import Path
 
 from asr_pt.audio import SAMPLE_RATE, load_audio
 from asr_pt.markdown import table
-from asr_pt.store import NewItem, ReviewStore, SaveConflict, StoreError
+from asr_pt.review.store import NewItem, ReviewStore, SaveConflict, StoreError
 
 PARQUET_PATH = "data/train-00000-of-00001.parquet"
 COLUMNS = (
@@ -52,7 +52,7 @@ def export_dataset(store: ReviewStore, out_dir: str | Path) -> ExportSummary:
     """Write every corrected, unflagged item to `out_dir` (replacing an earlier export there)."""
     from datasets import Audio, Dataset, Features, Value
 
-    from asr_pt.collator import target_text  # the SFT target the trainer expects (imported here: it loads torch)
+    from asr_pt.models import target_text  # the SFT target the trainer expects (imported here: it loads torch)
 
     out = Path(out_dir).resolve()
     (out / "data").mkdir(parents=True, exist_ok=True)

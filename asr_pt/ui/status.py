@@ -1,0 +1,114 @@
+"""The page's two models, loaded in the background so the page is up at once, and the status line that says,
+per model, whether it is loading, ready or could not be loaded (and why), in what dtype, on what device, and how much
+memory its weights hold."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from asr_pt.audio import load_audio
+from asr_pt.compare import BASE, FINETUNED, REFERENCE
+from asr_pt.models import (
+    BASE_MODEL,
+    FINETUNED_MODEL,
+    SERVING_CPU_DTYPE,
+    ASRModel,
+    ModelLoadError,
+    default_device,
+    default_dtype,
+)
+
+log = logging.getLogger("asr_pt.app")
+
+MODEL_ENV = {FINETUNED: "ASR_PT_FINETUNED_MODEL", BASE: "ASR_PT_BASE_MODEL"}
+DEFAULT_MODELS = {FINETUNED: FINETUNED_MODEL, BASE: BASE_MODEL}
+TITLES = {FINETUNED: "Fine-tuned", BASE: "Zero-shot base", REFERENCE: "reference"}
+MAX_NEW_TOKENS = int(os.environ.get("ASR_PT_MAX_NEW_TOKENS", 512))
+
+
+class Models:
+    """The page's two models, loaded in a background thread from start, so the page is up while they load.
+
+    With a `warm_up` clip, each model transcribes it once loaded: the first run of a model is the slowest, and its
+    time gives the page a measured real-time factor to tell visitors how long they will wait.
+    """
+
+    def __init__(self, finetuned: ASRModel, base: ASRModel, warm_up: Path | None = None):
+        self.by_side = {FINETUNED: finetuned, BASE: base}
+        self.warm_up = warm_up
+
+    @classmethod
+    def from_env(cls, warm_up: Path | None = None) -> Models:
+        """The models the environment names, in int8 on a CPU unless ASR_PT_DTYPE says otherwise (README, Real size)."""
+        ids = [os.environ.get(MODEL_ENV[side], DEFAULT_MODELS[side]) for side in (FINETUNED, BASE)]
+        dtype = default_dtype(default_device(), cpu_dtype=SERVING_CPU_DTYPE)
+        return cls(*(ASRModel(model_id, dtype=dtype, max_new_tokens=MAX_NEW_TOKENS) for model_id in ids), warm_up)
+
+    def __getitem__(self, side: str) -> ASRModel:
+        return self.by_side[side]
+
+    def load_in_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.load, name="load-models", daemon=True)
+        thread.start()
+        return thread
+
+    def load(self) -> None:
+        for side, model in self.by_side.items():
+            try:
+                model.load()
+                log.info("%s model ready: %s (%s on %s)", TITLES[side], model.model_id, model.dtype, model.device)
+            except ModelLoadError as error:
+                log.error("%s model unavailable. %s", TITLES[side], explain_load_failure(side, error))
+        for side, model in self.by_side.items():
+            if self.warm_up is not None and model.loaded:
+                model.transcribe(load_audio(self.warm_up))
+                log.info("%s model warmed up: real-time factor %.2f", TITLES[side], model.measured_rtf)
+
+    def status(self) -> dict[str, dict]:
+        """Per side: the model id, its state ("ready", "loading" or "unavailable", with the reason), dtype, device,
+        the memory its weights hold (GB, once loaded) and its measured real-time factor (once it ran)."""
+        states = {}
+        for side, model in self.by_side.items():
+            error = model.load_error
+            state = "ready" if model.loaded else "unavailable" if error else "loading"
+            message = explain_load_failure(side, error) if error else ""
+            weights = model.weight_bytes
+            states[side] = {
+                "model_id": model.model_id,
+                "state": state,
+                "message": message,
+                "dtype": model.dtype,
+                "device": model.device,
+                "weights_gb": round(weights / 1e9, 2) if weights is not None else None,
+                "rtf": model.measured_rtf,
+            }
+        return states
+
+    def wait_estimate(self, audio_seconds: float) -> float | None:
+        """Seconds both models should take on a clip this long, on CPU, from their measured real-time factors."""
+        loaded = [model for model in self.by_side.values() if model.loaded]
+        if not loaded or any(model.device != "cpu" or model.measured_rtf is None for model in loaded):
+            return None
+        return sum(model.measured_rtf for model in loaded) * audio_seconds
+
+    @property
+    def settled(self) -> bool:
+        return all(model.loaded or model.load_error for model in self.by_side.values())
+
+
+def explain_load_failure(side: str, error: Exception | str) -> str:
+    return f"{error} To use a checkpoint folder, start the app with {MODEL_ENV[side]}=/path/to/folder."
+
+
+def status_markdown(models: Models) -> str:
+    icons = {"ready": "✅", "loading": "⏳", "unavailable": "⚠️"}
+    lines = []
+    for side, status in models.status().items():
+        line = f"{icons[status['state']]} **{TITLES[side]}** `{status['model_id']}`: {status['state']}"
+        if status["weights_gb"] is not None:
+            line += f" ({status['dtype']} on {status['device']}, weights {status['weights_gb']:.1f} GB)"
+        lines.append(line + (f". {status['message']}" if status["message"] else ""))
+    return "\n\n".join(lines)
