@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asr_pt.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from asr_pt.compare import compare  # noqa: E402
-from asr_pt.espeak import speak  # noqa: E402
+from asr_pt.espeak import speak_corpus  # noqa: E402
 from asr_pt.models import ASRModel, default_device, default_dtype, release_memory  # noqa: E402
 from asr_pt.random_model import SIZES, build_random_model  # noqa: E402
 from asr_pt.tiny_model import SENTENCES_PATH  # noqa: E402
@@ -42,14 +42,7 @@ CARD_CLIPS, CARD_EPOCHS, CARD_BATCH = 61_579, 4, 92
 def make_clips(folder: Path, count: int) -> Path:
     """`count` espeak-ng clips (a shipped sentence each, a few seconds) in an audiofolder with their sentences."""
     sentences = SENTENCES_PATH.read_text(encoding="utf-8").splitlines()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file_name", "sentence"])
-        for index in range(count):
-            speak(sentences[index % len(sentences)], folder / f"clip{index:03d}.wav")
-            writer.writerow([f"clip{index:03d}.wav", sentences[index % len(sentences)]])
-    return folder
+    return speak_corpus([sentences[index % len(sentences)] for index in range(count)], folder)
 
 
 def eval_rtfx(model: str, clips: Path, out: Path, batch_sizes: list[int], tokens: int, device: str) -> dict:

@@ -15,7 +15,7 @@ a real model stops earlier on silence and later on fast speech. Parts:
 - model:DTYPE: one `ASRModel` (load time, RSS, peak RSS), then a 5 s and a 20 s clip (seconds, RTF; the 5 s twice);
 - app:DTYPE: `python app.py` with both models in DTYPE: start-to-ready, peak RSS, then a 5 s clip through both over
   the `/transcribe` API (twice);
-- eval:DTYPE: `eval.run.evaluate` RTFx at batch 1, 4 and 16 over 16 clips of 4 s;
+- eval:DTYPE: `eval.run.evaluate` RTFx at batch 1, 4 and 16 over 16 clips (a sentence each, about 4 s);
 - train: one training step (forward, backward) at batch 2 in bfloat16, gradient checkpointing off and on;
 - agreement:DTYPE: the first tokens DTYPE writes against float32's, at the 1.7B shape (random weights);
 - tiny-agreement:DTYPE: DTYPE against float32 on a tiny model trained on eight clips (WER of each, and between).
@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from asr_pt.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from asr_pt.espeak import speak  # noqa: E402
+from asr_pt.espeak import speak, speak_corpus  # noqa: E402
 from asr_pt.tiny_model import SENTENCES_PATH  # noqa: E402
 
 GIB = 2**30
@@ -73,10 +73,10 @@ def speech(seconds: float, first_sentence: int = 0) -> np.ndarray:
     return np.concatenate(pieces)[: int(seconds * SAMPLE_RATE)]
 
 
-def write_clip(seconds: float, path: Path, first_sentence: int = 0) -> Path:
+def write_clip(seconds: float, path: Path) -> Path:
     import soundfile as sf
 
-    sf.write(path, speech(seconds, first_sentence), SAMPLE_RATE)
+    sf.write(path, speech(seconds), SAMPLE_RATE)
     return path
 
 
@@ -165,18 +165,10 @@ def _process_peak(pid: int) -> float:
 
 
 def part_eval(args, dtype: str) -> dict:
-    import csv
-
     from eval.run import evaluate
 
-    corpus = Path(args.scratch) / "eval-clips"
-    corpus.mkdir(exist_ok=True)
-    with open(corpus / "metadata.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file_name", "sentence"])
-        for index in range(args.eval_clips):
-            write_clip(4, corpus / f"clip{index:02d}.wav", first_sentence=index)
-            writer.writerow([f"clip{index:02d}.wav", "texto"])
+    sentences = SENTENCES_PATH.read_text(encoding="utf-8").splitlines()[: args.eval_clips]  # about 4 s each
+    corpus = speak_corpus(sentences, Path(args.scratch) / "eval-clips")
     result = {}
     for batch_size in args.batch_sizes:
         scores = evaluate(
@@ -211,19 +203,22 @@ def part_train(args) -> dict:
     return result
 
 
-def first_tokens(model_dir: str, dtype: str, clips: list[np.ndarray], count: int) -> list[list[int]]:
-    """The first `count` tokens greedy decoding writes for each clip, through the model ASRModel loads."""
+def first_tokens(model_dir: str, dtype: str, clips: list[np.ndarray], count: int) -> tuple[list[list[int]], dict]:
+    """The first `count` tokens greedy decoding writes for each clip, through the model ASRModel loads, and the wall
+    and CPU seconds the batch took (the two dtypes timed back to back, under the same load)."""
     from asr_pt.models import ASRModel, release_memory
 
     qwen = ASRModel(model_dir, dtype=dtype).load()
     prompt = qwen._build_text_prompt(context="", force_language="Portuguese")
     inputs = qwen.processor(text=[prompt] * len(clips), audio=clips, return_tensors="pt", padding=True)
     inputs = inputs.to(qwen.model.dtype)
+    start, cpu = time.perf_counter(), time.process_time()
     sequences = qwen.model.generate(**inputs, max_new_tokens=count, do_sample=False).sequences
+    timing = {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
     tokens = sequences[:, inputs["input_ids"].shape[1] :].tolist()
     del qwen, inputs
     release_memory()
-    return tokens
+    return tokens, timing
 
 
 def agreement(reference: list[list[int]], other: list[list[int]]) -> dict:
@@ -238,27 +233,20 @@ def agreement(reference: list[list[int]], other: list[list[int]]) -> dict:
 def part_agreement(args, dtype: str) -> dict:
     """First tokens of `dtype` against float32 at the 1.7B shape (one model in memory at a time)."""
     clips = [speech(5, index) for index in range(args.agreement_clips)]
-    reference = first_tokens(args.model, "float32", clips, args.agreement_tokens)
-    other = first_tokens(args.model, dtype, clips, args.agreement_tokens)
-    return agreement(reference, other) | {"peak_rss_gib": peak_rss(), "tokens": args.agreement_tokens}
+    reference, float32_timing = first_tokens(args.model, "float32", clips, args.agreement_tokens)
+    other, other_timing = first_tokens(args.model, dtype, clips, args.agreement_tokens)
+    timings = {"float32_batch": float32_timing, f"{dtype}_batch": other_timing, "tokens": args.agreement_tokens}
+    return agreement(reference, other) | timings | {"peak_rss_gib": peak_rss()}
 
 
 def part_tiny_agreement(args, dtype: str) -> dict:
     """`dtype` against float32 on a tiny model trained to transcribe eight clips (as the loop test trains it)."""
-    import csv
-
     from asr_pt.metrics import score
     from asr_pt.models import ASRModel
     from asr_pt.tiny_model import build_tiny_model
 
-    folder = Path(tempfile.mkdtemp(dir=args.scratch))
     sentences = SENTENCES_PATH.read_text(encoding="utf-8").splitlines()[:8]
-    with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file_name", "sentence"])
-        for index, sentence in enumerate(sentences):
-            speak(sentence, folder / f"clip{index}.wav")
-            writer.writerow([f"clip{index}.wav", sentence])
+    folder = speak_corpus(sentences, tempfile.mkdtemp(dir=args.scratch))
     base = build_tiny_model(folder / "tiny", seed=1, hidden_size=128, audio_initializer_range=0.3)
     command = [
         sys.executable, "-m", "train", "--base-model", str(base), "--dataset", str(folder), "--output",
@@ -266,7 +254,7 @@ def part_tiny_agreement(args, dtype: str) -> dict:
         "--warmup-ratio", "0.05", "--eval-steps", "1000", "--workers", "0",
     ]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True, cwd=REPO)
-    audios = [load_audio(folder / f"clip{index}.wav") for index in range(len(sentences))]
+    audios = [load_audio(folder / f"clip{index:03d}.wav") for index in range(len(sentences))]
     texts = {}
     for name in ("float32", dtype):
         model = ASRModel(str(folder / "trained"), dtype=name, max_new_tokens=24)

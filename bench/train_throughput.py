@@ -10,7 +10,6 @@ model only.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -25,17 +24,10 @@ sys.path.insert(0, str(REPO))
 
 
 def make_clips(folder: Path, count: int) -> Path:
-    from asr_pt.espeak import speak
+    from asr_pt.espeak import speak_corpus
     from asr_pt.tiny_model import SENTENCES_PATH
 
-    sentences = SENTENCES_PATH.read_text(encoding="utf-8").splitlines()[:count]
-    with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file_name", "sentence"])
-        for i, sentence in enumerate(sentences):
-            speak(sentence, folder / f"clip{i:02d}.wav")
-            writer.writerow([f"clip{i:02d}.wav", sentence])
-    return folder
+    return speak_corpus(SENTENCES_PATH.read_text(encoding="utf-8").splitlines()[:count], folder)
 
 
 def main() -> None:
