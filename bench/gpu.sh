@@ -4,7 +4,7 @@
 # printing them and writing OUT_DIR/gpu.json. Under 8 minutes on one H100.
 #
 #   bash bench/gpu.sh OUT_DIR                                        # the full run
-#   bash bench/gpu.sh OUT_DIR --size tiny --eval-batches 1 2 --clips 4 --train-batch 2 --repeats 1   # a CPU dry run
+#   bash bench/gpu.sh OUT_DIR --size tiny --eval-batches 1 2 --clips 2 --train-batch 2 --repeats 1   # CPU dry run
 #
 # Python: $PYTHON, else the repository's .venv, else python3.
 set -euo pipefail

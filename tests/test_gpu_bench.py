@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_gpu_bench_runs_end_to_end_on_cpu_at_tiny_size_and_writes_its_json(tmp_path):
     command = ["bash", str(REPO / "bench" / "gpu.sh"), str(tmp_path), "--size", "tiny", "--eval-batches", "1", "2"]
-    command += ["--clips", "4", "--train-batch", "2", "--repeats", "1", "--tokens-per-second", "1"]
+    command += ["--clips", "2", "--train-batch", "2", "--repeats", "1", "--tokens-per-second", "1"]
     environment = {**os.environ, "PYTHON": sys.executable}
     done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
