@@ -18,7 +18,8 @@ a real model stops earlier on silence and later on fast speech. Parts:
 - eval:DTYPE: `eval.run.evaluate` RTFx at batch 1, 4 and 16 over 16 clips (a sentence each, about 4 s);
 - train: one training step (forward, backward) at batch 2 in bfloat16, gradient checkpointing off and on;
 - agreement:DTYPE: the first tokens DTYPE writes against float32's, at the 1.7B shape (random weights);
-- tiny-agreement:DTYPE: DTYPE against float32 on a tiny model trained on eight clips (WER of each, and between).
+- tiny-agreement:DTYPE: DTYPE against float32 on a tiny model trained on eight clips (WER of each, and between);
+- paired: a 5 s clip in int8, bfloat16 and float32 back to back, after a warm-up clip each.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from asr_pt.tiny_model import SENTENCES_PATH  # noqa: E402
 
 GIB = 2**30
 PARTS = ("build", "model:float32", "model:bfloat16", "model:int8", "app:int8", "eval:int8", "train")
-PARTS += ("agreement:int8", "tiny-agreement:int8")
+PARTS += ("agreement:int8", "tiny-agreement:int8", "paired")
 
 
 def peak_rss() -> float:
@@ -267,10 +268,27 @@ def part_tiny_agreement(args, dtype: str) -> dict:
     }
 
 
+def part_paired(args) -> dict:
+    """One 5 s clip in each dtype back to back (one model in memory at a time, after a short warm-up clip), so that
+    the dtypes are compared under the same load."""
+    from asr_pt.models import ASRModel, release_memory
+
+    clip, warm_up, result = speech(5), speech(2), {}
+    for dtype in args.paired_dtypes:
+        model = ASRModel(args.model, dtype=dtype, max_new_tokens=round(5 * args.tokens_per_second))
+        model.transcribe(warm_up)
+        start, cpu = time.perf_counter(), time.process_time()
+        model.transcribe(clip)
+        result[dtype] = {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
+        del model
+        release_memory()
+    return result | {"peak_rss_gib": peak_rss()}
+
+
 def run_part(args, part: str) -> dict:
     name, _, dtype = part.partition(":")
     functions = {"build": part_build, "model": part_model, "app": part_app, "eval": part_eval, "train": part_train}
-    functions |= {"agreement": part_agreement, "tiny-agreement": part_tiny_agreement}
+    functions |= {"agreement": part_agreement, "tiny-agreement": part_tiny_agreement, "paired": part_paired}
     return functions[name](args, dtype) if dtype else functions[name](args)
 
 
@@ -283,6 +301,7 @@ def main() -> None:
     parser.add_argument("--long-clip-dtypes", nargs="*", default=["float32", "int8"], help="dtypes that run 20 s")
     parser.add_argument("--eval-clips", type=int, default=16)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--paired-dtypes", nargs="+", default=["int8", "bfloat16", "float32"])
     parser.add_argument("--agreement-clips", type=int, default=4)
     parser.add_argument("--agreement-tokens", type=int, default=8)
     parser.add_argument("--scratch", default=tempfile.gettempdir(), help="folder for clips and the built checkpoint")

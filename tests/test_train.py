@@ -180,6 +180,10 @@ def test_the_loop_learns_corrections_made_in_the_store(tmp_path, learnable_tiny_
     # the loss) was run through this very test once and reached 14.6% (one clip of eight confused), so the bar is
     # set at 10% to fail it: its loss is spread over prompt and audio placeholder tokens and learns the clips later.
     assert results["after"]["wer"] <= 10
+    # The app serves int8 on CPU: quantised, the trained model must still write what it learned.
+    run("eval", "--model", f"int8={output}", "--dataset", clips, "--output", tmp_path / "eval-int8",
+        "--max-new-tokens", 24, "--resamples", 200, env={"ASR_PT_DTYPE": "int8"})  # fmt: skip
+    assert json.loads((tmp_path / "eval-int8" / "results.json").read_text())["clips"]["int8"]["wer"] <= 10
     assert results["after"]["seen_in_training"] == ["trained_on"]  # eval knows these clips are not held out
     record = json.loads((output / TRAINING_RECORD).read_text())
     assert record["counts"]["train"]["corrections"] == {"read": 8, "kept": 8, "hours": record["counts"]["train"][
