@@ -9,9 +9,12 @@ import os
 import gradio as gr
 
 from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
+from asr_pt.review.logins import LoginThrottle, ReviewerSessions
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui.data import DataTab
-from asr_pt.ui.review import KEYBOARD_HEAD, ReviewAccess, ReviewTab
+from asr_pt.ui.handouts import Handouts
+from asr_pt.ui.login import Login, ReviewAccess
+from asr_pt.ui.review import KEYBOARD_HEAD, ReviewTab
 from asr_pt.ui.status import Models, status_markdown
 from asr_pt.ui.transcribe import send_to_review_button, transcribe_tab
 
@@ -27,13 +30,15 @@ CSS = """
 
 
 def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess) -> None:
-    """The Review and Data tabs, inside the page's `gr.Tabs`."""
+    """The Review and Data tabs, inside the page's `gr.Tabs`, sharing one login."""
+    handouts = Handouts()
+    handouts.sweep_in_background()
     with gr.Tab("Review"):
-        reviewer = gr.State(None)  # the logged-in reviewer's name, server-side; inside a tab, not among the tabs
-        ReviewTab(demo, store, access, reviewer)
+        login = Login(access, ReviewerSessions(), LoginThrottle())
+        ReviewTab(demo, store, login, handouts)
     with gr.Tab("Data") as data:
-        tab = DataTab(store, reviewer)
-    data.select(tab.figures, None, tab.load_outputs, api_visibility="private")
+        tab = DataTab(store, login, handouts)
+    data.select(tab.figures, login.token, tab.outputs, api_visibility="private")
 
 
 def build_demo(
@@ -68,17 +73,10 @@ def build_demo(
     return demo.queue(default_concurrency_limit=CONCURRENCY)
 
 
-def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, store: ReviewStore | None = None, **kwargs):
+def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, **kwargs):
     """`demo.launch` with the page's look, the review keyboard shortcuts and an upload limit that fits the longest
-    clip accepted; the review store's clips may be served wherever its data folder is."""
+    clip accepted. No folder is an allowed path: a reviewer's clips and exports are handed out one by one
+    (`asr_pt.ui.handouts`)."""
     max_file_size = math.ceil(max_seconds * MAX_FILE_BYTES_PER_SECOND)
     theme = gr.themes.Soft(primary_hue="emerald", secondary_hue="amber")
-    allowed_paths = [str(store.audio_dir.resolve())] if store is not None else None
-    return demo.launch(
-        max_file_size=max_file_size,
-        theme=theme,
-        css=CSS,
-        head=KEYBOARD_HEAD,
-        allowed_paths=allowed_paths,
-        **kwargs,
-    )
+    return demo.launch(max_file_size=max_file_size, theme=theme, css=CSS, head=KEYBOARD_HEAD, **kwargs)

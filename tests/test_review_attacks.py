@@ -1,0 +1,172 @@
+"""The Review and Data tabs attacked as an anonymous visitor would: raw HTTP to the queue and to /run/predict by
+fn_index (whatever the API page shows), forged tokens and item keys, replayed saves, many sessions, password guessing,
+and links to clips and exports. Each attack is made and seen to fail."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+import zipfile
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from conftest import free_port
+
+from asr_pt.models import ASRModel
+from asr_pt.review.reviewers import hash_password
+from asr_pt.review.store import ReviewStore
+from asr_pt.ui import Models, build_demo, launch
+from asr_pt.ui.data import EXPORT_FOR_REVIEWERS, FOR_REVIEWERS
+from asr_pt.ui.login import NOT_LOGGED_IN, ReviewAccess
+
+SESSION_CAPACITY = 20  # Gradio keeps this many sessions' state here (10,000 by default)
+
+
+class Visitor:
+    """Raw HTTP to a served page: any event by its function's name, with any values, under any session."""
+
+    def __init__(self, url: str, demo):
+        self.url, self.demo = url, demo
+        self.http = httpx.Client(base_url=url, timeout=60)
+
+    def fn_index(self, name: str) -> int:
+        """The first event that runs the callback `name` (a button's click and a box's submit may share one)."""
+        return next(i for i, block_fn in self.demo.fns.items() if getattr(block_fn.fn, "__name__", "") == name)
+
+    def join(self, name: str, data: list, session: str | None = None) -> dict:
+        """Through the queue, as the page does: the event's final message (`success`, `output`)."""
+        session = session or secrets.token_hex(6)
+        body = {"data": data, "fn_index": self.fn_index(name), "session_hash": session, "trigger_id": None}
+        self.http.post("/gradio_api/queue/join", json=body).raise_for_status()
+        with self.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                message = json.loads(line[5:]) if line.startswith("data:") else {}
+                if message.get("msg") == "process_completed":
+                    return message
+        raise AssertionError(f"{name}: the stream ended without a result")
+
+    def predict(self, name: str, data: list, session: str | None = None) -> httpx.Response:
+        """Straight to /run/predict by fn_index, around the queue."""
+        body = {"data": data, "fn_index": self.fn_index(name), "session_hash": session or secrets.token_hex(6)}
+        return self.http.post("/gradio_api/run/predict", json=body)
+
+    def log_in(self, name: str, password: str, session: str) -> str:
+        message = self.join("log_in", [name, password], session)
+        return message["output"]["data"][0]
+
+    def error(self, name: str, data: list, session: str | None = None) -> str:
+        message = self.join(name, data, session)
+        assert not message["success"], f"{name} answered a caller it should have refused: {message}"
+        return message["output"]["error"]
+
+    def file(self, url: str) -> httpx.Response:
+        return self.http.get(url)
+
+
+PAYLOAD = '![x](http://127.0.0.1:9/x.png) <img src="http://127.0.0.1:9/y.png"> [phish](http://127.0.0.1:9/)'
+
+
+def queue_items(store: ReviewStore, count: int) -> None:
+    for n in range(count):
+        store.add_item(
+            (np.random.default_rng(n).standard_normal(16000) * 0.1).astype(np.float32),
+            source_id=f"clip{n}",
+            hypothesis_finetuned="o gato dorme",
+            hypothesis_base=f"o gato come {'e dorme ' * (count - n)}",  # item 1 first, then 2...
+            model_finetuned="ft",
+            model_base="base",
+            reference=PAYLOAD,
+        )
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tiny_model_dir, other_tiny_model_dir):
+    """The page on a store kept outside both the working folder and the temp folder, as `/data` is on a Space."""
+    root = tmp_path_factory.mktemp("space")
+    for folder in ("work", "tmp", "data"):
+        (root / folder).mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root / "work")
+        patch.setattr(tempfile, "tempdir", str(root / "tmp"))
+        patch.delenv("GRADIO_TEMP_DIR", raising=False)
+        store = ReviewStore(root / "data")
+        queue_items(store, 6)
+        reviewers = {"ana": hash_password("segredo"), "bia": hash_password("outro")}
+        access = ReviewAccess(oauth=False, reviewers=reviewers, allowlist=set())
+        models = Models(*(ASRModel(str(d), max_new_tokens=4) for d in (tiny_model_dir, other_tiny_model_dir)))
+        demo = build_demo(models, store=store, access=access)
+        _, url, _ = launch(
+            demo,
+            server_name="127.0.0.1",
+            server_port=free_port(),
+            prevent_thread_lock=True,
+            state_session_capacity=SESSION_CAPACITY,
+        )
+        try:
+            yield Visitor(url, demo), store
+        finally:
+            demo.close()
+
+
+def test_a_visitor_gets_nothing_from_any_reviewer_event(served):
+    visitor, store = served
+    history = {item_id: store.history(item_id) for item_id in range(1, 7)}
+    for token in ("", "forged", secrets.token_urlsafe(32), None):
+        shown = visitor.join("_show_next_if_logged_in", [token])
+        assert shown["success"] and "clip" not in json.dumps(shown["output"]) and PAYLOAD not in json.dumps(shown)
+        for name, data in (
+            ("save_item", [token, "1:0", "Forged text.", "equal"]),
+            ("skip_item", [token, "1:0"]),
+            ("flag_item", [token, "1:0", "spam"]),
+        ):
+            assert NOT_LOGGED_IN in visitor.error(name, data)
+            assert visitor.predict(name, data).status_code != 200
+        assert EXPORT_FOR_REVIEWERS in visitor.error("export", [token])
+        for name in ("figures", "on_login"):  # the Data tab's refresh, timer, tab select; the login's change
+            for output in (
+                visitor.join(name, [token])["output"]["data"],
+                visitor.predict(name, [token]).json()["data"],
+            ):
+                assert output[2] == FOR_REVIEWERS and output[0]["data"] == [] and output[3]["data"] == []
+                assert "clip" not in json.dumps(output) and "ana" not in json.dumps(output)
+    assert {item_id: store.history(item_id) for item_id in range(1, 7)} == history
+    assert store.counts()["in_review"] == 0
+
+
+def export_ids(visitor: Visitor, url: str) -> set[str]:
+    import io
+
+    import pyarrow.parquet as pq
+
+    with zipfile.ZipFile(io.BytesIO(visitor.file(url).content)) as archive:
+        with archive.open("data/train-00000-of-00001.parquet") as parquet:
+            return set(pq.read_table(parquet, columns=["id"]).column("id").to_pylist())
+
+
+def test_stored_clips_are_not_served_and_handed_out_clips_and_exports_stop_working(served):
+    visitor, store = served
+    item = store.get(1)
+    for path in (store.audio_path(item.audio_hash), store.db_path):
+        assert visitor.file(f"/gradio_api/file={path}").status_code == 403
+    session = secrets.token_hex(6)
+    token = visitor.log_in("bia", "outro", session)
+    shown = visitor.join("_show_next_if_logged_in", [token], session)["output"]["data"]
+    saved_id, clip_url = int(shown[0].split(":")[0]), shown[2]["url"]
+    assert visitor.file(clip_url).content == store.audio_path(store.get(saved_id).audio_hash).read_bytes()
+    assert Path(shown[2]["path"]).parent.name.startswith("asr-pt-handout-")
+    shown = visitor.join("save_item", [token, shown[0], "Um gato.", "equal"], session)["output"]["data"]
+    assert visitor.file(clip_url).status_code == 403  # the last clip went with the next one
+
+    # The store lives outside the working and the temp folder (a Space's /data): the export still comes out.
+    first = visitor.join("export", [token], session)["output"]["data"][0]["value"]["url"]
+    assert export_ids(visitor, first) == {str(saved_id)}
+    saved = store.get(saved_id)
+    store.flag(saved_id, "ana", saved.version, "private data")
+    assert "nothing to export yet" in visitor.error("export", [token], session)  # flagged items are never exported
+    assert visitor.file(first).status_code == 403  # and the export that held it is gone
+    visitor.join("log_out", [token], session)
+    assert visitor.file(shown[2]["url"]).status_code == 403
+    assert NOT_LOGGED_IN in visitor.error("save_item", [token, shown[0], "Late.", None], session)  # token died
