@@ -17,10 +17,11 @@ from conftest import free_port
 
 from asr_pt.models import ASRModel
 from asr_pt.review.reviewers import hash_password
-from asr_pt.review.store import ReviewStore
+from asr_pt.review.store import LeaseHeld, ReviewStore
 from asr_pt.ui import Models, build_demo, launch
 from asr_pt.ui.data import EXPORT_FOR_REVIEWERS, FOR_REVIEWERS
 from asr_pt.ui.login import NOT_LOGGED_IN, ReviewAccess
+from asr_pt.ui.review import NOT_ON_SCREEN
 
 SESSION_CAPACITY = 20  # Gradio keeps this many sessions' state here (10,000 by default)
 
@@ -170,3 +171,58 @@ def test_stored_clips_are_not_served_and_handed_out_clips_and_exports_stop_worki
     visitor.join("log_out", [token], session)
     assert visitor.file(shown[2]["url"]).status_code == 403
     assert NOT_LOGGED_IN in visitor.error("save_item", [token, shown[0], "Late.", None], session)  # token died
+
+
+def test_a_replayed_or_forged_save_is_refused_and_touches_nothing(served):
+    visitor, store = served
+    ana, bia = secrets.token_hex(6), secrets.token_hex(6)
+    ana_token, bia_token = visitor.log_in("ana", "segredo", ana), visitor.log_in("bia", "outro", bia)
+    first = visitor.join("_show_next_if_logged_in", [ana_token], ana)["output"]["data"][0]
+    held_by_bia = visitor.join("_show_next_if_logged_in", [bia_token], bia)["output"]["data"][0]
+    save = [ana_token, first, "O gato dorme.", "equal"]
+    after = visitor.join("save_item", save, ana)["output"]["data"][0]  # the next item is on ana's screen now
+    first_id, next_id = int(first.split(":")[0]), int(after.split(":")[0])
+    before = {item_id: (store.get(item_id), store.history(item_id)) for item_id in range(1, 7)}
+    for session, data in (
+        (ana, save),  # the same request again: it names the item ana saved, not the one on her screen
+        (secrets.token_hex(6), save),  # from another session
+        (ana, [ana_token, f"{next_id}:7", "Forged.", None]),  # the item on screen, a version she was never shown
+        (ana, [ana_token, held_by_bia, "Forged.", None]),  # bia's item
+        (ana, [ana_token, "", "Forged.", None]),
+        (ana, [ana_token, None, "Forged.", None]),
+    ):
+        assert NOT_ON_SCREEN in visitor.error("save_item", data, session)
+        assert NOT_ON_SCREEN in visitor.error("flag_item", [*data[:2], "private data"], session)
+    assert NOT_ON_SCREEN in visitor.error("skip_item", [ana_token, first], ana)
+    assert {item_id: (store.get(item_id), store.history(item_id)) for item_id in range(1, 7)} == before
+    assert store.get(first_id).text == "O gato dorme." and store.get(next_id).status == "in_review"
+    bia_item = store.get(int(held_by_bia.split(":")[0]))
+    with pytest.raises(LeaseHeld, match="bia"):  # the store itself refuses a save on an item someone else holds
+        store.save(bia_item.id, "ana", "Forged.", bia_item.version)
+    assert store.get(bia_item.id).status == "in_review" and not store.history(bia_item.id)[-1].applied
+    for session, token in ((ana, ana_token), (bia, bia_token)):
+        visitor.join("log_out", [token], session)
+
+
+def test_a_login_survives_more_visitor_sessions_than_gradio_keeps(served):
+    visitor, store = served
+    reviewer = secrets.token_hex(6)
+    token = visitor.log_in("ana", "segredo", reviewer)
+    key = visitor.join("_show_next_if_logged_in", [token], reviewer)["output"]["data"][0]
+    for _ in range(SESSION_CAPACITY + 5):  # each visitor's page load makes a Gradio session
+        assert FOR_REVIEWERS in visitor.predict("figures", [None]).json()["data"]
+    assert reviewer not in visitor.demo.state_holder  # Gradio dropped the reviewer's session state...
+    after = visitor.join("save_item", [token, key, "O gato come.", None], reviewer)  # ...and she is still logged in
+    assert after["success"] and store.get(int(key.split(":")[0])).text == "O gato come."
+    visitor.join("log_out", [token], reviewer)
+
+
+def test_password_guessing_is_slowed_down_and_locked_out(served):
+    visitor, _ = served
+    guesser = secrets.token_hex(6)
+    message = visitor.join("log_in", ["ana", "guess"], guesser)["output"]["data"]
+    assert message[0] == "" and "Wrong name or password; try again in 1 s" in message[3]
+    message = visitor.join("log_in", ["bia", "outro"], guesser)["output"]["data"]  # right, but too soon (same client)
+    assert message[0] == "" and "Too many wrong passwords" in message[3] and "try again in" in message[3]
+    assert visitor.predict("log_in", ["ana", "segredo"]).json()["data"][0] == ""  # around the queue: the same
+    # How the wait grows, the lockout and its end are in test_logins.py, on a clock the test moves.
