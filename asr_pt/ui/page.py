@@ -21,6 +21,9 @@ from asr_pt.ui.transcribe import send_to_review_button, transcribe_tab
 MAX_SECONDS = float(os.environ.get("ASR_PT_DEMO_MAX_SECONDS", 180))
 # Two requests at once: one can run the fine-tuned model while the other runs the base; each model runs one at a time.
 CONCURRENCY = int(os.environ.get("ASR_PT_DEMO_CONCURRENCY", 2))
+# Gradio keeps this many sessions' state (about 145 KB each on this page, 10,000 by default: 1.4 GB). Reviewer logins
+# do not live there (asr_pt.review.logins), so a smaller bound only makes a long-idle visitor transcribe again.
+SESSION_CAPACITY = int(os.environ.get("ASR_PT_SESSION_CAPACITY", 2000))
 # Room for a clip of MAX_SECONDS as 48 kHz stereo 32-bit WAV, the largest a recorder commonly writes.
 MAX_FILE_BYTES_PER_SECOND = 48000 * 2 * 4
 CSS = """
@@ -74,9 +77,10 @@ def build_demo(
 
 
 def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, **kwargs):
-    """`demo.launch` with the page's look, the review keyboard shortcuts and an upload limit that fits the longest
-    clip accepted. No folder is an allowed path: a reviewer's clips and exports are handed out one by one
-    (`asr_pt.ui.handouts`)."""
+    """`demo.launch` with the page's look, the review keyboard shortcuts, an upload limit that fits the longest clip
+    accepted and at most `SESSION_CAPACITY` sessions' state. No folder is an allowed path: a reviewer's clips and
+    exports are handed out one by one (`asr_pt.ui.handouts`)."""
     max_file_size = math.ceil(max_seconds * MAX_FILE_BYTES_PER_SECOND)
     theme = gr.themes.Soft(primary_hue="emerald", secondary_hue="amber")
+    kwargs.setdefault("state_session_capacity", SESSION_CAPACITY)
     return demo.launch(max_file_size=max_file_size, theme=theme, css=CSS, head=KEYBOARD_HEAD, **kwargs)
