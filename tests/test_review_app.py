@@ -97,6 +97,21 @@ def test_the_item_line_diff_and_data_tab_explain_themselves(tmp_path, access):
     assert data.figures(token) is data.figures(token)  # nothing changed: the scoreboard is not recomputed
 
 
+def test_a_save_over_anothers_work_shows_their_text_and_a_second_save_replaces_it(tmp_path, access):
+    store = ReviewStore(tmp_path / "data")
+    queue_clips(store, 2)
+    review, _ = review_page(store, access, tmp_path / "handouts")
+    first, second = (review.log_in("ana", "segredo", None)[0] for _ in range(2))  # two tabs, one item
+    key = review.show_next(first)[0]
+    assert review.show_next(second)[0] == key
+    review.save_item(second, key, "O gato dorme.", None)
+    updates = dict(zip(review.item_outputs, review.save_item(first, key, "O gato come.", None), strict=True))
+    assert updates[review.theirs].value == "O gato dorme." and updates[review.theirs].visible is True
+    assert updates[review.key] == "1:1" and store.get(1).text == "O gato dorme."
+    review.save_item(first, updates[review.key], "O gato come.", None)
+    assert store.get(1).text == "O gato come." and [r.applied for r in store.history(1)] == [1, 0, 1]
+
+
 def test_a_bad_clip_sent_to_review_gets_a_clear_message(tmp_path):
     store = ReviewStore(tmp_path)
     (tmp_path / "empty.wav").write_bytes(b"")

@@ -9,6 +9,7 @@ are shown in text boxes, never as Markdown. The clip is handed to the reviewer a
 
 from __future__ import annotations
 
+import html
 import logging
 
 import gradio as gr
@@ -19,7 +20,7 @@ from asr_pt.review.store import VERDICTS, Item, ReviewStore, SaveConflict, Store
 from asr_pt.text import normalize, written_form
 from asr_pt.ui.diffs import DIFF_COLORS, spaced
 from asr_pt.ui.handouts import Handouts
-from asr_pt.ui.login import Login, as_text, refusal
+from asr_pt.ui.login import Login, refusal
 
 log = logging.getLogger("asr_pt.review")
 
@@ -199,7 +200,7 @@ class ReviewTab:
         except SaveConflict as conflict:
             # Their text goes in a text box, never in the pop-up, which renders HTML.
             session.item = (item_id, conflict.current.version)
-            who = as_text(conflict.last.reviewer) if conflict.last else "another reviewer"
+            who = html.escape(conflict.last.reviewer) if conflict.last else "another reviewer"
             gr.Warning(f"Not saved over {who}'s work on item {item_id}. Press Save again to replace their text.")
             updates = [gr.skip()] * len(self.item_outputs)
             updates[self.item_outputs.index(self.key)] = item_key(session.item)
