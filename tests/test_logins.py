@@ -73,8 +73,11 @@ def test_a_client_trying_many_names_is_locked_out():
 def test_guessed_names_cannot_grow_the_throttle_without_bound():
     throttle = LoginThrottle(max_entries=100, clock=Clock())
     for n in range(1000):
-        throttle.failed(f"name{n}", f"10.0.{n // 256}.{n % 256}")
-    assert len(throttle._failures) == 100
+        throttle.failed(f"name{n}" + "x" * 100_000, f"10.0.{n // 256}.{n % 256}")
+    assert len(throttle._failures) == 100 and max(len(key[1]) for key in throttle._failures) <= 100
+    login = make_login({"ana": hash_password("segredo")}, Clock())
+    assert login.password_login("ana" + " x" * 1000, "segredo", Request("10.0.0.1"))[1].startswith("Wrong name")
+    assert login.password_login("ana", "segredo" * 1000, Request("10.0.0.2"))[1].startswith("Wrong name")
 
 
 def test_with_no_reviewer_configured_the_page_says_how_to_add_one(caplog):

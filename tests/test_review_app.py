@@ -84,6 +84,8 @@ def test_the_item_line_diff_and_data_tab_explain_themselves(tmp_path, access):
     assert short_id("ab" * 32) == "abababababab…" and short_id("clip0") == "clip0"
     assert diff_note("O gato.", "o gato") == SAME_NOTE and diff_note("", " ") == EMPTY_NOTE
     assert "fine-tuned model wrote nothing" in diff_note("", "o gato")
+    with pytest.raises(gr.Error, match="more than 5000 characters"):
+        review.save_item(token, shown[review.key], "gato " * 1001, None)
     review.save_item(token, shown[review.key], "O gato dorme.", "finetuned_better")
     counts, scores, summary, recent = data.figures(token)
     assert counts == [[0, 1, 1, 0, 0]] and data.counts.headers[:3] == ["Waiting", "Being reviewed", "Corrected"]

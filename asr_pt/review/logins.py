@@ -24,6 +24,7 @@ log = logging.getLogger("asr_pt.logins")
 
 SESSION_SECONDS = 12 * 3600  # a reviewer logs in once a working day
 MAX_SESSIONS = 1000  # logins held at once (each took a password); the oldest is dropped beyond this
+MAX_NAME_CHARS = 100  # longer "names" are wrong names: no reviewer has one
 
 
 @dataclass
@@ -137,7 +138,7 @@ class LoginThrottle:
                 waits.append(entry.until - now)
             while len(self._failures) > self.max_entries:  # guessed names cannot grow this without bound
                 self._failures.popitem(last=False)
-        log.info("login: wrong password for %r from %s", name, client)
+        log.info("login: wrong password for %r from %s", name[:MAX_NAME_CHARS], client)
         return max(waits)
 
     def succeeded(self, name: str, client: str) -> None:
@@ -147,7 +148,8 @@ class LoginThrottle:
 
 
 def _keys(name: str, client: str) -> list[tuple[str, str]]:
-    return [("name", (name or "").strip().lower()), ("client", client or "unknown")]
+    """The throttle's keys; a name is cut short, so a guesser's megabyte names do not fill the memory."""
+    return [("name", (name or "").strip().lower()[:MAX_NAME_CHARS]), ("client", (client or "unknown")[:100])]
 
 
 def wait_message(seconds: float) -> str:

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from asr_pt.review.logins import LoginThrottle, ReviewerSessions, Session, wait_message
+from asr_pt.review.logins import MAX_NAME_CHARS, LoginThrottle, ReviewerSessions, Session, wait_message
 from asr_pt.review.reviewers import authenticate, hf_user_allowed, load_allowlist, load_reviewers
 
 log = logging.getLogger("asr_pt.logins")
 
 NOT_LOGGED_IN = "Log in as a reviewer to review."
+MAX_PASSWORD_CHARS = 1000
 NO_REVIEWERS = (
     "No reviewer is configured, so nobody can log in. To add one, run `python -m asr_pt hash-password NAME`, put "
     "the `NAME:scrypt$...` line it prints in `ASR_PT_REVIEWERS` (single-quoted, or in a file whose path it holds) "
@@ -92,12 +93,13 @@ class Login:
         """(token, message): a token only for the right password, tried no faster than the throttle allows."""
         if not self.access.reviewers:
             return "", NO_REVIEWERS
-        name, client = (name or "").strip(), client_of(request)
+        name, password, client = str(name or "").strip(), str(password or ""), client_of(request)
         wait = self.throttle.wait(name, client)
         if wait > 0:
-            log.info("login: try for %r from %s refused, %.0f s before the next", name, client, wait)
+            log.info("login: try for %r from %s refused, %.0f s before the next", name[:MAX_NAME_CHARS], client, wait)
             return "", f"Too many wrong passwords for this name or from this address: {wait_message(wait)}."
-        reviewer = authenticate(name, password, self.access.reviewers)
+        too_long = len(name) > MAX_NAME_CHARS or len(password) > MAX_PASSWORD_CHARS
+        reviewer = None if too_long else authenticate(name, password, self.access.reviewers)
         if reviewer is None:
             wait = self.throttle.failed(name, client)
             return "", f"Wrong name or password; {wait_message(wait)}."

@@ -31,6 +31,7 @@ VERDICT_LABELS = {
     "both_wrong": "Both wrong",
 }
 VERDICT_CHOICES = [(VERDICT_LABELS[verdict], verdict) for verdict in VERDICTS]
+MAX_TEXT_CHARS = 5000  # a correction or a flag reason; training keeps transcripts of at most 500
 NOT_ON_SCREEN = "Nothing was done: this request is for an item that is not the one on your screen."
 DIFF_NOTE = (
     "Base hypothesis against the fine-tuned one, word by word, in lower case without punctuation: "
@@ -195,6 +196,8 @@ class ReviewTab:
     def save_item(self, token: str | None, key: str | None, text: str, verdict: str | None) -> list:
         session = self.login.require(token)
         item_id, version = self.on_screen(session, key)
+        if len(text or "") > MAX_TEXT_CHARS:
+            raise refusal(f"Not saved: a transcript of more than {MAX_TEXT_CHARS} characters is not one clip's.")
         try:
             self.store.save(item_id, session.reviewer, text, version, verdict=verdict)
         except SaveConflict as conflict:
@@ -226,6 +229,8 @@ class ReviewTab:
     def flag_item(self, token: str | None, key: str | None, reason: str) -> list:
         session = self.login.require(token)
         item_id, version = self.on_screen(session, key)
+        if len(reason or "") > MAX_TEXT_CHARS:
+            raise refusal(f"Not flagged: say why in at most {MAX_TEXT_CHARS} characters.")
         try:
             self.store.flag(item_id, session.reviewer, version, reason)
         except SaveConflict:
