@@ -87,11 +87,11 @@ def main() -> None:
                 last = now
         end = rss_mb()
         print(f"after {args.sessions} sessions: {end:.0f} MB, +{(end - start) / args.sessions * 1000:.1f} MB per 1,000")
+        kept = reviewer in demo.state_holder  # before she calls again, which makes her a new Gradio session
         saved = visitor.join("save_item", [token, key, "O gato.", None], reviewer)
-        print(
-            f"reviewer's session state kept by Gradio: {reviewer in demo.state_holder}; "
-            f"her save after the visitors: {'saved' if saved['success'] else saved['output']}"
-        )
+        outcome = "saved" if saved["success"] else saved["output"]
+        print(f"reviewer's session state still kept by Gradio: {kept}; her save after the visitors: {outcome}")
+        print(f"Gradio's time_last_used entries (never pruned by Gradio): {len(demo.state_holder.time_last_used)}")
     finally:
         demo.close()
 

@@ -156,6 +156,7 @@ class ReviewTab:
         item = self.store.claim_next(session.reviewer)
         if item is None:
             session.item = None
+            self.handouts.take_back(session, "clip")
             done = "The queue is empty: nothing left to review. Thank you!"
             return ["", done, None, "", "", [], "", "", gr.Textbox(value="", visible=False), "", None, ""]
         return self._show(session, item)
