@@ -261,9 +261,7 @@ class ASRModel:
             return
         tokens = len(model.processor.tokenizer(context).input_ids)
         if tokens > self.max_context_tokens:
-            raise ValueError(
-                f"the context is too long: {tokens} tokens, the limit is {self.max_context_tokens}; shorten it"
-            )
+            raise ValueError(f"the context is too long: {tokens:,} tokens, the limit is {self.max_context_tokens:,}")
 
     def new_token_limit(self, audio_seconds: float) -> int:
         """The most tokens the model may write for a clip this long."""

@@ -22,8 +22,9 @@ MAX_SECONDS = float(os.environ.get("ASR_PT_DEMO_MAX_SECONDS", 180))
 CONCURRENCY = int(os.environ.get("ASR_PT_DEMO_CONCURRENCY", 2))
 # Requests that may wait for those: a visitor beyond them is told the queue is full instead of waiting for hours.
 QUEUE_SIZE = int(os.environ.get("ASR_PT_DEMO_QUEUE_SIZE", 20))
-# Every 10 minutes, delete what Gradio cached more than an hour ago (uploads no request used, above all).
-CACHE_SWEEP = (600, 3600)
+# Every 10 minutes, delete what Gradio cached more than 30 minutes ago: above all uploads that no request used (a
+# request deletes its upload once read) or that Gradio refused before the request ran.
+CACHE_SWEEP = (600, 1800)
 # Room for a clip of MAX_SECONDS as 48 kHz stereo 32-bit WAV, the largest a recorder commonly writes.
 MAX_FILE_BYTES_PER_SECOND = 48000 * 2 * 4
 CSS = """

@@ -12,15 +12,44 @@ import os
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import gradio as gr
+import numpy as np
 
+from asr_pt.audio import content_hash, duration
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.review.store import ReviewStore
-from asr_pt.ui.transcribe import NOT_TRANSCRIBED, LastClip, log
+from asr_pt.ui.status import log
 
 SENDS_PER_SESSION = 10
 SENDS_PER_HOUR = int(os.environ.get("ASR_PT_REVIEW_SENDS_PER_HOUR", 60))
+# How long a session's last clip stays on the server (at most 5.8 MB: 180 s of 16-bit audio).
+LAST_CLIP_SECONDS = 900
+NOT_TRANSCRIBED = "Transcribe a clip first, then send it to review."
+
+
+@dataclass(frozen=True, eq=False)
+class LastClip:
+    """The session's last comparison, kept on the server (gr.State) by the Transcribe tab: all that "send to
+    review" stores, so it never takes a clip, transcript, model id or reference from the browser."""
+
+    pcm: np.ndarray  # the 16 kHz clip as int16: half the memory of float, and the store keeps 16-bit anyway
+    reference: str  # as typed with the clip
+    texts: dict[str, str | None]  # per side, None when the model could not load
+    model_ids: dict[str, str]
+
+    @property
+    def samples(self) -> np.ndarray:
+        return self.pcm.astype(np.float32) / 32768.0
+
+    @property
+    def seconds(self) -> float:
+        return duration(self.pcm)
+
+    @property
+    def audio_hash(self) -> str:
+        return content_hash(self.samples)
 
 
 class SendRate:

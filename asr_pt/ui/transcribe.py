@@ -6,19 +6,15 @@ this module only wires components and formats that data.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 from collections.abc import Container
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import gradio as gr
-import numpy as np
-from gradio.utils import get_upload_folder
 
-from asr_pt.audio import SAMPLE_RATE, Audio, AudioError, content_hash, duration, read_audio, to_pcm16
+from asr_pt.audio import Audio, duration, to_pcm16
 from asr_pt.compare import (
     BASE,
     FINETUNED,
@@ -33,7 +29,9 @@ from asr_pt.compare import (
 from asr_pt.metrics import PROTOCOLS
 from asr_pt.models import AUTO_LANGUAGE, DEFAULT_LANGUAGE, ModelLoadError, supported_languages
 from asr_pt.ui.diffs import DIFF_COLORS, spaced
+from asr_pt.ui.send_to_review import LAST_CLIP_SECONDS, LastClip
 from asr_pt.ui.status import TITLES, Models, explain_load_failure, log, status_markdown
+from asr_pt.ui.uploads import RecentUploads
 
 try:  # on a ZeroGPU Space the GPU is lent per call, to functions decorated with spaces.GPU
     import spaces
@@ -41,65 +39,11 @@ except ImportError:
     spaces = None
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
-# How long a session's last clip stays on the server for "send to review" (at most 5.8 MB: 180 s of 16-bit audio).
-LAST_CLIP_SECONDS = 900
-
-
-NOT_TRANSCRIBED = "Transcribe a clip first, then send it to review."
-
-
-@dataclass(frozen=True, eq=False)
-class LastClip:
-    """The session's last comparison, kept on the server (gr.State): what "send to review" stores, so it never
-    takes a clip, transcript, model id or reference from the browser."""
-
-    pcm: np.ndarray  # the 16 kHz clip as int16: half the memory of float, and the store keeps 16-bit anyway
-    notes: list[str]
-    upload: str  # the path Gradio gave, deleted once read: the same path again means this clip
-    reference: str
-    texts: dict[str, str | None]  # per side, None when the model could not load
-    model_ids: dict[str, str]
-
-    @property
-    def samples(self) -> np.ndarray:
-        return self.pcm.astype(np.float32) / 32768.0
-
-    @property
-    def seconds(self) -> float:
-        return duration(self.pcm)
-
-    @property
-    def audio_hash(self) -> str:
-        return content_hash(self.samples)
 
 
 def gpu_seconds(clip: Audio) -> int:
     """The GPU time to ask ZeroGPU for: both models on a clip take a fraction of its length, plus warm-up."""
     return math.ceil(30 + duration(clip.samples) / 2)
-
-
-def remove_upload(path: str | None, kept: Container[str] = ()) -> None:
-    """Deletes a clip from Gradio's upload folder once it is read, accepted or not: uploads would pile up there.
-    Only what Gradio received (never a path outside its folder) and not the examples it keeps for every visitor."""
-    if not path or path in kept:
-        return
-    file, folder = Path(path).resolve(), Path(get_upload_folder()).resolve()
-    if folder not in file.parents:
-        return
-    file.unlink(missing_ok=True)
-    if file.parent != folder:
-        with contextlib.suppress(OSError):  # Gradio puts each upload in a folder of its own
-            file.parent.rmdir()
-
-
-def read_clip(audio: str | None, last: LastClip | None, max_seconds: float) -> Audio:
-    """The clip to transcribe: the file, or this session's last clip when the path is the one already read (and
-    deleted), as when the same upload is transcribed again with another language or context."""
-    if last is not None and audio == last.upload:
-        return Audio(last.samples, SAMPLE_RATE, 1, last.notes)
-    if not audio:
-        raise AudioError("no audio: record a clip or upload a file first")
-    return read_audio(audio, max_seconds=max_seconds)
 
 
 def refuse(error: Exception) -> gr.Error:
@@ -110,7 +54,8 @@ def refuse(error: Exception) -> gr.Error:
 
 def make_transcribe(models: Models, max_seconds: float, kept: Container[str] = ()):
     """The `/transcribe` endpoint: audio file, language, context, reference -> `Comparison.to_dict()`, and the
-    session's `LastClip` (a gr.State, not part of the API)."""
+    session's `LastClip` (a gr.State, not part of the API). Uploads are deleted once read; `kept` are not."""
+    uploads = RecentUploads()
 
     def run(clip: Audio, language: str, context: str, reference: str) -> Comparison:
         return compare(clip, models[FINETUNED], models[BASE], language=language, context=context, reference=reference)
@@ -123,21 +68,15 @@ def make_transcribe(models: Models, max_seconds: float, kept: Container[str] = (
         language: str = DEFAULT_LANGUAGE,
         context: str = "",
         reference: str = "",
-        last: LastClip | None = None,
     ) -> tuple[dict, LastClip]:
         try:
-            try:
-                clip = read_clip(audio, last, max_seconds)
-            finally:
-                remove_upload(audio, kept)
+            clip = uploads.read(audio, max_seconds, kept)
             comparison = run(clip, language, context, reference)
         except (ValueError, ModelLoadError) as error:  # AudioError is a ValueError: bad input, told in its words
             raise refuse(error) from error
         runs = comparison.runs
         kept_clip = LastClip(
             pcm=to_pcm16(clip.samples),
-            notes=clip.notes,
-            upload=audio,
             reference=comparison.reference,
             texts={side: run.transcript.text if run.transcript else None for side, run in runs.items()},
             model_ids={side: run.model_id for side, run in runs.items()},
@@ -307,7 +246,7 @@ def transcribe_tab(models: Models, status: gr.Markdown, max_seconds: float) -> T
     audio.change(forget_clip, None, [result, last], queue=False, api_visibility="private")
     button.click(
         make_transcribe(models, max_seconds, kept=audio.keep_in_cache),
-        inputs=[audio, language, context, reference, last],
+        inputs=[audio, language, context, reference],
         outputs=[result, last],
         api_name="transcribe",
     ).success(
