@@ -82,8 +82,8 @@ class Visitor:
                         return message
         raise AssertionError("the stream ended without a result")
 
-    def transcribe(self, path: Path | dict, language="Portuguese", context="", reference="") -> dict:
-        audio = path if isinstance(path, dict) else self.upload(path)
+    def transcribe(self, path: Path | dict | None, language="Portuguese", context="", reference="") -> dict:
+        audio = self.upload(path) if isinstance(path, Path) else path
         return self.call("transcribe", [audio, language, context, reference])
 
     def send(self, forged: object = None) -> dict:
@@ -309,3 +309,23 @@ def test_the_api_has_defaults_and_only_its_two_endpoints_and_the_page_names_its_
         json={"data": [None, "Portuguese", "", "", None], "fn_index": Visitor(url).fn_index["transcribe"]},
     )
     assert skipping_the_queue.status_code == 404 and "join the queue" in skipping_the_queue.text
+
+
+def test_forged_audio_paths_read_and_delete_nothing_outside_the_upload_folder(app, tmp_path):
+    url, _, store = app
+    visitor = Visitor(url)
+    audio_hash, _ = store.put_audio((np.random.default_rng(7).standard_normal(16000) * 0.1).astype(np.float32))
+    stored = store.audio_path(audio_hash)
+    outside = tmp_path / "private.wav"
+    outside.write_bytes(stored.read_bytes())
+    traversal = str(Path(get_upload_folder()) / ".." / ".." / outside.relative_to("/"))
+    for path in (str(stored), str(outside), traversal):
+        forged = {"path": path, "meta": {"_type": "gradio.FileData"}}
+        assert not visitor.transcribe(forged)["success"]  # Gradio: "not uploaded by a user" (in the log only)
+    assert stored.is_file() and outside.is_file()
+    assert "no audio: record a clip or upload a file first" in error_of(visitor.transcribe(None))
+    oversized = tmp_path / "big.wav"
+    oversized.write_bytes(b"\0" * int(DEMO_MAX_SECONDS * 48000 * 2 * 4 + 1))
+    with open(oversized, "rb") as f:
+        refused = httpx.post(url + "gradio_api/upload", files={"files": (oversized.name, f)})
+    assert refused.status_code == 413 and not uploads_named(oversized.name)
