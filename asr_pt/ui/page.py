@@ -60,7 +60,7 @@ def page_status(demo: gr.Blocks, models: Models) -> dict:
 def settle_page(demo: gr.Blocks, status: gr.Markdown, timer: gr.Timer, models: Models) -> None:
     """Once both models are loaded (or failed), pages open on the final status and do not poll: the page config was
     built while they loaded, and every page load would otherwise flash "loading"."""
-    status.value, timer.active = status_markdown(models, live=False), False
+    status.value, timer.active = status_markdown(models), False
     for component in (getattr(demo, "config", None) or {}).get("components", []):
         if component["id"] == status._id:
             component["props"]["value"] = status.value

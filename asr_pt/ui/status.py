@@ -96,14 +96,12 @@ def explain_load_failure(side: str, error: Exception | str) -> str:
     return f"{error} To use a checkpoint folder, start the app with {MODEL_ENV[side]}=/path/to/folder."
 
 
-def status_markdown(models: Models, live: bool = True) -> str:
-    """The status line; not `live`, it says only whether each model loaded (for pages opened later)."""
-    icons = {"ready": "✅", "busy": "🔄", "loading": "⏳", "unavailable": "⚠️"}
+def status_markdown(models: Models) -> str:
+    """The page's status line: whether each model loaded (how busy they are is `/status`'s, which is asked live)."""
+    icons = {"ready": "✅", "loading": "⏳", "unavailable": "⚠️"}
     lines = []
     for side, status in models.status().items():
-        state = "ready" if status["state"] == "busy" and not live else status["state"]
+        state = "ready" if status["state"] == "busy" else status["state"]
         line = f"{icons[state]} **{TITLES[side]}** `{status['model_id']}`: {state}"
-        if live and status["waiting"] > 1:
-            line += f", {status['waiting'] - 1} waiting"
         lines.append(line + (f". {status['message']}" if status["message"] else ""))
     return "\n\n".join(lines)
