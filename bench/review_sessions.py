@@ -67,7 +67,7 @@ def main() -> None:
     _, url, _ = launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, **extra)
     try:
         visitor = Visitor(url, demo)
-        status = next(i for i, fn in demo.fns.items() if fn.fn is not None and fn.fn.__name__ == "<lambda>")
+        status = visitor.fn_index("refresh_status")  # the status line's page-load event, outside the queue
         reviewer = secrets.token_hex(6)
         token = visitor.log_in("ana", "segredo", reviewer)
         key = visitor.join("_show_next_if_logged_in", [token], reviewer)["output"]["data"][0]
