@@ -23,7 +23,7 @@ from asr_pt.ui.transcribe import transcribe_tab
 MAX_SECONDS = float(os.environ.get("ASR_PT_DEMO_MAX_SECONDS", 180))
 # Two requests at once: one can run the fine-tuned model while the other runs the base; each model runs one at a time.
 CONCURRENCY = int(os.environ.get("ASR_PT_DEMO_CONCURRENCY", 2))
-# Gradio keeps this many sessions' state (about 145 KB each on this page, 10,000 by default: 1.4 GB). Reviewer logins
+# Gradio keeps this many sessions' state (about 150 KB each on this page, 10,000 by default: 1.5 GB). Reviewer logins
 # do not live there (asr_pt.review.logins), so a smaller bound only makes a long-idle visitor transcribe again.
 SESSION_CAPACITY = int(os.environ.get("ASR_PT_SESSION_CAPACITY", 2000))
 # Requests that may wait for those: a visitor beyond them is told the queue is full instead of waiting for hours.
