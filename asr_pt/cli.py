@@ -45,8 +45,24 @@ def _hash_password(args: argparse.Namespace) -> None:
 
     from asr_pt.review.reviewers import hash_password
 
-    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
-    print(hash_password(password))
+    try:
+        password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline()
+    except (EOFError, KeyboardInterrupt):
+        password = ""
+    password = password.rstrip("\r\n")  # a line typed or piped on Windows ends in \r\n
+    if not password.strip():
+        sys.exit("python -m asr_pt hash-password: error: the password is blank; type one (or pipe it in)")
+    print(f"{args.name}:{hash_password(password)}")
+
+
+def reviewer_name(text: str) -> str:
+    """A name that fits a `name:hash` entry of ASR_PT_REVIEWERS (a line of a file, or one of comma-separated ones)."""
+    name = text.strip()
+    if not name or any(mark in name for mark in ":,\n") or name.startswith("#"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a reviewer name must be non-blank, without ':' or ',' or a leading '#'"
+        )
+    return name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out_dir", help="folder to write the dataset to")
     export.set_defaults(run=_export)
 
-    hashing = commands.add_parser("hash-password", help="hash a reviewer's password for ASR_PT_REVIEWERS")
+    hashing = commands.add_parser(
+        "hash-password", help="print a reviewer's `name:hash` entry for ASR_PT_REVIEWERS (asks for the password)"
+    )
+    hashing.add_argument("name", type=reviewer_name, help="the reviewer's login name")
     hashing.set_defaults(run=_hash_password)
 
     return parser
