@@ -8,10 +8,20 @@ from collections.abc import Sequence
 from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
 
 
-def _tiny_model(args: argparse.Namespace) -> None:
-    from asr_pt.tiny_model import build_tiny_model
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` shows each option's default, where it has one its help does not already explain."""
 
-    print(build_tiny_model(args.out_dir, seed=args.seed))
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        unset = action.default is None or action.default is False or action.default == []
+        if unset or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _tiny_model(args: argparse.Namespace) -> None:
+    from asr_pt.tiny_model import LEARNABLE, build_tiny_model
+
+    print(build_tiny_model(args.out_dir, seed=args.seed, **LEARNABLE))
 
 
 def _import(args: argparse.Namespace) -> None:
@@ -69,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m asr_pt", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    tiny = commands.add_parser("tiny-model", help="write a tiny random Qwen3-ASR checkpoint for tests and trials")
+    tiny = commands.add_parser(
+        "tiny-model",
+        help="write a tiny random Qwen3-ASR checkpoint (one that can learn a few clips) for tests and trials",
+    )
     tiny.add_argument("out_dir", help="folder to write the checkpoint to")
     tiny.add_argument("--seed", type=int, default=0, help="different seeds give different weights")
     tiny.set_defaults(run=_tiny_model)
