@@ -182,13 +182,18 @@ class StandInHfApi:
         return local_dir
 
 
-def test_hub_sync_pushes_exports_and_restores_an_empty_store(reviewed_store, tmp_path):
-    api = StandInHfApi(tmp_path / "hub")
-    scheduler = start_hub_sync(reviewed_store, tmp_path / "sync", repo_id="me/reviews", hf_api=api, every_minutes=60)
+def sync_once(store: ReviewStore, folder: Path, api: StandInHfApi):
+    """Start the sync to me/reviews, push once, stop; what the push returned (None when nothing was pushed)."""
+    scheduler = start_hub_sync(store, folder, repo_id="me/reviews", hf_api=api, every_minutes=60)
     try:
-        scheduler.trigger().result()
+        return scheduler.trigger().result()
     finally:
         scheduler.stop()
+
+
+def test_hub_sync_pushes_exports_and_restores_an_empty_store(reviewed_store, tmp_path):
+    api = StandInHfApi(tmp_path / "hub")
+    sync_once(reviewed_store, tmp_path / "sync", api)
     assert api.created == ("me/reviews", True, "dataset")  # private: reviewers' work is not public by default
     assert api.commits[0] == ["README.md", PARQUET_PATH]  # audio is in the parquet; sft.jsonl has local paths
     assert all(commit == api.commits[0] for commit in api.commits)
@@ -217,11 +222,7 @@ def test_hub_sync_pushes_exports_and_restores_an_empty_store(reviewed_store, tmp
 
 def test_a_hub_copy_that_could_not_be_read_is_never_pushed_over(reviewed_store, tmp_path, speech_clips):
     api = StandInHfApi(tmp_path / "hub")
-    first = start_hub_sync(reviewed_store, tmp_path / "sync", repo_id="me/reviews", hf_api=api, every_minutes=60)
-    try:
-        first.trigger().result()
-    finally:
-        first.stop()
+    sync_once(reviewed_store, tmp_path / "sync", api)
     on_hub = api.remote / "me/reviews" / PARQUET_PATH
     three_items = on_hub.read_bytes()
 
