@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from asr_pt.audio import load_audio
@@ -27,6 +28,11 @@ MODEL_ENV = {FINETUNED: "ASR_PT_FINETUNED_MODEL", BASE: "ASR_PT_BASE_MODEL"}
 DEFAULT_MODELS = {FINETUNED: FINETUNED_MODEL, BASE: BASE_MODEL}
 TITLES = {FINETUNED: "Fine-tuned", BASE: "Zero-shot base", REFERENCE: "reference"}
 MAX_NEW_TOKENS = int(os.environ.get("ASR_PT_MAX_NEW_TOKENS", 512))
+# What one request may cost each model: seconds of generation, and tokens per second of audio (speech needs ~7).
+TIME_LIMIT = float(os.environ.get("ASR_PT_DEMO_TIME_LIMIT", 60))
+TOKENS_PER_SECOND = 15.0
+# A 1,000-character context is ~330 tokens of Portuguese but can be 4,000 of emoji; prompt cost grows faster than that.
+MAX_CONTEXT_TOKENS = 400
 
 
 class Models:
@@ -39,13 +45,15 @@ class Models:
     def __init__(self, finetuned: ASRModel, base: ASRModel, warm_up: Path | None = None):
         self.by_side = {FINETUNED: finetuned, BASE: base}
         self.warm_up = warm_up
+        self._settled_callbacks: list[Callable[[], None]] = []
+        self._callbacks_lock = threading.Lock()
 
     @classmethod
     def from_env(cls, warm_up: Path | None = None) -> Models:
         """The models the environment names, in int8 on a CPU unless ASR_PT_DTYPE says otherwise (README, Real size)."""
         ids = [os.environ.get(MODEL_ENV[side], DEFAULT_MODELS[side]) for side in (FINETUNED, BASE)]
         dtype = default_dtype(default_device(), cpu_dtype=SERVING_CPU_DTYPE)
-        return cls(*(ASRModel(model_id, dtype=dtype, max_new_tokens=MAX_NEW_TOKENS) for model_id in ids), warm_up)
+        return cls(*(demo_model(model_id, MAX_NEW_TOKENS, dtype) for model_id in ids), warm_up)
 
     def __getitem__(self, side: str) -> ASRModel:
         return self.by_side[side]
@@ -62,24 +70,38 @@ class Models:
                 log.info("%s model ready: %s (%s on %s)", TITLES[side], model.model_id, model.dtype, model.device)
             except ModelLoadError as error:
                 log.error("%s model unavailable. %s", TITLES[side], explain_load_failure(side, error))
+        with self._callbacks_lock:
+            callbacks, self._settled_callbacks = self._settled_callbacks, []
+        for callback in callbacks:
+            callback()
         for side, model in self.by_side.items():
             if self.warm_up is not None and model.loaded:
                 model.transcribe(load_audio(self.warm_up))
                 log.info("%s model warmed up: real-time factor %.2f", TITLES[side], model.measured_rtf)
 
+    def when_settled(self, callback: Callable[[], None]) -> None:
+        """Calls `callback` once both models are loaded or failed: now, if they are."""
+        with self._callbacks_lock:
+            if not self.settled:
+                self._settled_callbacks.append(callback)
+                return
+        callback()
+
     def status(self) -> dict[str, dict]:
-        """Per side: the model id, its state ("ready", "loading" or "unavailable", with the reason), dtype, device,
-        the memory its weights hold (GB, once loaded) and its measured real-time factor (once it ran)."""
+        """Per side: the model id, its state ("ready", "busy", "loading" or "unavailable", with the reason), how
+        many requests wait for it (the running one included), its dtype and device, the memory its weights hold
+        (GB, once loaded) and its measured real-time factor (once it ran)."""
         states = {}
         for side, model in self.by_side.items():
             error = model.load_error
-            state = "ready" if model.loaded else "unavailable" if error else "loading"
+            state = ("busy" if model.busy else "ready") if model.loaded else "unavailable" if error else "loading"
             message = explain_load_failure(side, error) if error else ""
             weights = model.weight_bytes
             states[side] = {
                 "model_id": model.model_id,
                 "state": state,
                 "message": message,
+                "waiting": model.waiting,
                 "dtype": model.dtype,
                 "device": model.device,
                 "weights_gb": round(weights / 1e9, 2) if weights is not None else None,
@@ -99,15 +121,29 @@ class Models:
         return all(model.loaded or model.load_error for model in self.by_side.values())
 
 
+def demo_model(model_id: str, max_new_tokens: int, dtype: str | None = None) -> ASRModel:
+    """A model with the demo's bounds on what one request may cost."""
+    return ASRModel(
+        model_id,
+        dtype=dtype,
+        max_new_tokens=max_new_tokens,
+        tokens_per_second=TOKENS_PER_SECOND,
+        time_limit=TIME_LIMIT,
+        max_context_tokens=MAX_CONTEXT_TOKENS,
+    )
+
+
 def explain_load_failure(side: str, error: Exception | str) -> str:
     return f"{error} To use a checkpoint folder, start the app with {MODEL_ENV[side]}=/path/to/folder."
 
 
 def status_markdown(models: Models) -> str:
+    """The page's status line: whether each model loaded (how busy they are is `/status`'s, which is asked live)."""
     icons = {"ready": "✅", "loading": "⏳", "unavailable": "⚠️"}
     lines = []
     for side, status in models.status().items():
-        line = f"{icons[status['state']]} **{TITLES[side]}** `{status['model_id']}`: {status['state']}"
+        state = "ready" if status["state"] == "busy" else status["state"]
+        line = f"{icons[state]} **{TITLES[side]}** `{status['model_id']}`: {state}"
         if status["weights_gb"] is not None:
             line += f" ({status['dtype']} on {status['device']}, weights {status['weights_gb']:.1f} GB)"
         lines.append(line + (f". {status['message']}" if status["message"] else ""))
