@@ -14,6 +14,12 @@ def _tiny_model(args: argparse.Namespace) -> None:
     print(build_tiny_model(args.out_dir, seed=args.seed))
 
 
+def _tiny_aligner(args: argparse.Namespace) -> None:
+    from asr_pt.tiny_aligner import build_tiny_aligner
+
+    print(build_tiny_aligner(args.out_dir, seed=args.seed))
+
+
 def _import(args: argparse.Namespace) -> None:
     from asr_pt.models import ASRModel
     from asr_pt.review.importer import import_dataset
@@ -57,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("out_dir", help="folder to write the checkpoint to")
     tiny.add_argument("--seed", type=int, default=0, help="different seeds give different weights")
     tiny.set_defaults(run=_tiny_model)
+
+    aligner = commands.add_parser("tiny-aligner", help="write a tiny random Qwen3-ForcedAligner checkpoint for tests")
+    aligner.add_argument("out_dir", help="folder to write the checkpoint to")
+    aligner.add_argument("--seed", type=int, default=0, help="different seeds give different weights")
+    aligner.set_defaults(run=_tiny_aligner)
 
     data_dir = {"default": None, "help": "the review store's folder (default: $ASR_PT_DATA_DIR or ./data)"}
     queue = commands.add_parser("import", help="transcribe a dataset with both models and queue it for review")

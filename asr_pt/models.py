@@ -77,7 +77,10 @@ def default_dtype(device: str) -> torch.dtype:
     return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
-def _explain_load_failure(model_id: str, error: Exception) -> str:
+def load_failure_message(
+    model_id: str, error: Exception, kind: str = "Qwen3-ASR", build_command: str = "tiny-model"
+) -> str:
+    """Why `model_id` did not load, in words for whoever started the app, and what to do instead."""
     looks_like_folder = model_id.startswith((".", "/", "~")) or model_id.count("/") != 1  # hub ids are owner/name
     if looks_like_folder and not Path(model_id).expanduser().exists():
         cause = f"there is no folder {model_id}"
@@ -86,12 +89,52 @@ def _explain_load_failure(model_id: str, error: Exception) -> str:
     else:
         cause = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
     return (
-        f"Could not load model '{model_id}': {cause}. Give a local folder that holds a Qwen3-ASR checkpoint instead, "
-        "or build a tiny random one to try things out with `python -m asr_pt tiny-model DIR`."
+        f"Could not load model '{model_id}': {cause}. Give a local folder that holds a {kind} checkpoint instead, "
+        f"or build a tiny random one to try things out with `python -m asr_pt {build_command} DIR`."
     )
 
 
-class ASRModel:
+class LazyModel:
+    """A model loaded on first use, once, under a lock, and shared by every thread of the app; a failed load is
+    remembered and raised again at once (a Hub id that cannot be fetched would otherwise stall every request on
+    network retries). Subclasses say how to load in `_from_pretrained`."""
+
+    def __init__(self, model_id: str, device: str | None = None, dtype: torch.dtype | str | None = None):
+        self.model_id = model_id
+        self.device = device or default_device()
+        self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or default_dtype(self.device))
+        self._model = None
+        self._load_error: ModelLoadError | None = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def load_error(self) -> ModelLoadError | None:
+        """Why the model could not be loaded, once a load has failed."""
+        return self._load_error
+
+    def load(self):
+        """Load the checkpoint once; later calls return the same model, or raise the same error."""
+        if self._model is None:
+            with self._load_lock:
+                if self._load_error is not None:
+                    raise self._load_error
+                if self._model is None:
+                    try:
+                        self._model = self._from_pretrained()
+                    except ModelLoadError as error:
+                        self._load_error = error
+                        raise
+        return self._model
+
+    def _from_pretrained(self):
+        raise NotImplementedError
+
+
+class ASRModel(LazyModel):
     """One Qwen3-ASR model, loaded on first use and shared by every thread of the app.
 
     Generation runs under a lock: one batch at a time per model, which is what a single GPU does anyway and keeps
@@ -107,40 +150,11 @@ class ASRModel:
         max_new_tokens: int = 512,
         max_batch_size: int = 32,
     ):
-        self.model_id = model_id
-        self.device = device or default_device()
-        self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or default_dtype(self.device))
+        super().__init__(model_id, device, dtype)
         self.max_new_tokens = max_new_tokens
         self.max_batch_size = max_batch_size
-        self._model = None
-        self._load_error: ModelLoadError | None = None
-        self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
         self._finished_rows: list[bool] = []
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    @property
-    def load_error(self) -> ModelLoadError | None:
-        """Why the model could not be loaded, once a load has failed."""
-        return self._load_error
-
-    def load(self):
-        """Load the checkpoint once; later calls return the same `Qwen3ASRModel`, or raise the same error at once
-        (a Hub id that cannot be fetched would otherwise stall every request on network retries)."""
-        if self._model is None:
-            with self._load_lock:
-                if self._load_error is not None:
-                    raise self._load_error
-                if self._model is None:
-                    try:
-                        self._model = self._from_pretrained()
-                    except ModelLoadError as error:
-                        self._load_error = error
-                        raise
-        return self._model
 
     def _from_pretrained(self):
         from qwen_asr import Qwen3ASRModel
@@ -154,7 +168,7 @@ class ASRModel:
                 max_new_tokens=self.max_new_tokens,
             )
         except Exception as error:  # transformers raises OSError, ValueError, HFValidationError... for one cause
-            raise ModelLoadError(_explain_load_failure(self.model_id, error)) from error
+            raise ModelLoadError(load_failure_message(self.model_id, error)) from error
         model.model.eval()
         self._watch_generation(model.model)
         return model
