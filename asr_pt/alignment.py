@@ -58,7 +58,7 @@ class Aligner(LazyModel):
         return [str(language) for language in covered]
 
     def align(self, audio: AudioSource, text: str, language: str, max_seconds: float | None = None) -> list[WordTiming]:
-        """Each word of `text` with the seconds it starts and ends at in `audio` (a file, bytes or samples).
+        """Each word of `text` with the seconds it starts and ends at in `audio` (file, bytes, or samples and rate).
 
         Words keep their punctuation; times are clipped to the clip. Raises AudioError (the clip is unreadable or
         longer than `max_seconds` or qwen-asr's 180 s) or ValueError for bad input, ModelLoadError when the aligner

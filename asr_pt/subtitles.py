@@ -43,10 +43,11 @@ def cues(words: Sequence[WordTiming]) -> list[Cue]:
 
 def to_srt(words: Sequence[WordTiming]) -> str:
     """SubRip text. SRT has no escapes: the words are written as they are."""
-    return srt.compose(
+    subtitles = [
         srt.Subtitle(index, _timedelta(cue.start), _timedelta(cue.end), cue.text)
         for index, cue in enumerate(cues(words), start=1)
-    )
+    ]
+    return srt.compose(subtitles, reindex=False)  # reindexing drops cues that start where they end; WebVTT keeps them
 
 
 def to_webvtt(words: Sequence[WordTiming]) -> str:

@@ -8,11 +8,13 @@ import os
 
 import gradio as gr
 
+from asr_pt.alignment import Aligner
 from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui.data import DataTab
 from asr_pt.ui.review import KEYBOARD_HEAD, ReviewAccess, ReviewTab
 from asr_pt.ui.status import Models, status_markdown
+from asr_pt.ui.timings import aligner_from_env, review_timings, transcribe_timings
 from asr_pt.ui.transcribe import send_to_review_button, transcribe_tab
 
 MAX_SECONDS = float(os.environ.get("ASR_PT_DEMO_MAX_SECONDS", 180))
@@ -26,11 +28,13 @@ CSS = """
 """
 
 
-def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess) -> None:
+def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, aligner: Aligner) -> None:
     """The Review and Data tabs, inside the page's `gr.Tabs`."""
     with gr.Tab("Review"):
         reviewer = gr.State(None)  # the logged-in reviewer's name, server-side; inside a tab, not among the tabs
-        ReviewTab(demo, store, access, reviewer)
+        review = ReviewTab(demo, store, access, reviewer)
+        with review.timings_slot:
+            review_timings(aligner, store, reviewer, review.current, review.editor, review.audio)
     with gr.Tab("Data") as data:
         tab = DataTab(store, reviewer)
     data.select(tab.figures, None, tab.load_outputs, api_visibility="private")
@@ -42,8 +46,11 @@ def build_demo(
     max_seconds: float = MAX_SECONDS,
     store: ReviewStore | None = None,
     access: ReviewAccess | None = None,
+    aligner: Aligner | None = None,
 ) -> gr.Blocks:
-    """The page; with a review store it also has "send to review" and the Review and Data tabs."""
+    """The page; with a review store it also has "send to review" and the Review and Data tabs. Word timings use
+    `aligner`, by default the one `ASR_PT_ALIGNER_MODEL` names (loaded the first time it is asked for)."""
+    aligner = aligner or aligner_from_env()
     with gr.Blocks(title="Qwen3-ASR Portuguese: fine-tuned vs zero-shot") as demo:
         gr.Markdown(
             "# 🎙️ Qwen3-ASR Portuguese: fine-tuned vs zero-shot\n"
@@ -55,10 +62,11 @@ def build_demo(
         with gr.Tabs():
             with gr.Tab("Transcribe"):
                 transcribed = transcribe_tab(models, status, max_seconds)
+                transcribe_timings(aligner, transcribed.audio, transcribed.result, max_seconds)
                 if store is not None:
                     send_to_review_button(store, *transcribed)
             if store is not None:
-                review_tabs(demo, store, access or ReviewAccess.from_env())
+                review_tabs(demo, store, access or ReviewAccess.from_env(), aligner)
 
         timer = gr.Timer(1.0)
         refresh = [status, timer]
