@@ -80,7 +80,7 @@ class Aligner(LazyModel):
     def check_language(self, language: str) -> str:
         """The language in qwen-asr's spelling, or a ValueError that lists the ones this aligner covers."""
         covered = {name.lower(): name for name in self.languages()}
-        name = (language or "").strip()
+        name = str(language or "").strip()
         if name.lower() not in covered:
             raise ValueError(
                 f"word timings need the transcript's language, one of {sorted(covered.values())}, not {name!r}"
