@@ -236,7 +236,7 @@ def test_a_reviewer_times_the_item_and_an_injection_stays_text(
     playwright, tmp_path, tiny_model_dir, other_tiny_model_dir, tiny_aligner_dir
 ):
     store = ReviewStore(tmp_path)
-    queue_clips(store, 1)
+    queue_clips(store, 2)
     access = ReviewAccess(oauth=False, reviewers={"ana": hash_password("segredo")}, allowlist=set())
     models = tiny_models(tiny_model_dir, other_tiny_model_dir)  # never loaded: no one transcribes here
     demo = build_demo(models, store=store, access=access, aligner=Aligner(str(tiny_aligner_dir)))
@@ -273,6 +273,9 @@ def test_a_reviewer_times_the_item_and_an_injection_stays_text(
         before = page.locator("#review-audio #time").inner_text()
         words.first.click()
         expect(page.locator("#review-audio #time")).not_to_have_text(before)
+        page.locator("#review-skip").click()
+        expect(page.locator("#review-info")).to_contain_text("Item 2 ")
+        expect(words).to_have_count(3)  # the next item is timed as it comes
         browser.close()
     finally:
         demo.close()

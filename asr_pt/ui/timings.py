@@ -169,7 +169,7 @@ def transcribe_timings(aligner: Aligner, audio: gr.Audio, result: gr.JSON, max_s
     """The Transcribe tab's "word timings" box, and the `/word_timings` endpoint."""
     with gr.Group():
         ticked = gr.Checkbox(False, label=TICK_LABEL, elem_id="timings-tick")
-        status = gr.Markdown(aligner_status(aligner), elem_id="timings-status")
+        status = gr.Markdown(lambda: aligner_status(aligner), elem_id="timings-status")  # fresh on each page load
         with gr.Row(equal_height=False):
             views = [timed_words_view(f"{side}-timings", audio) for side in (FINETUNED, BASE)]
     show = on_gpu(lambda tick, clip, value: transcript_timings(aligner, tick, clip, value, max_seconds))
