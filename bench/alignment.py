@@ -10,6 +10,7 @@
 """
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -80,6 +81,7 @@ def main() -> None:
         direct = aligner.load()
         loaded = time.perf_counter() - start
         print(f"tiny aligner: {size:.1f} MB, built in {built:.2f} s, loaded in {loaded:.2f} s ({args.device})")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other jobs make the times noisy)")
 
         print(f"{'clip':>8} {'words':>6} {'Aligner.align':>14} {'qwen-asr align':>15} {'ratio':>6} {'words/s':>8}")
         longest = None
