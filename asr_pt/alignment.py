@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from asr_pt.audio import SAMPLE_RATE, AudioSource, duration, load_audio
-from asr_pt.models import LazyModel, ModelLoadError, load_failure_message
+from asr_pt.models import LazyModel, ModelLoadError, check_fetchable, load_failure_message
 
 ALIGNER_MODEL = "Qwen/Qwen3-ForcedAligner-0.6B"
 MAX_TEXT_CHARS = 5000  # a 3-minute clip is about 500 words, 3,000 characters
@@ -41,6 +41,7 @@ class Aligner(LazyModel):
         from qwen_asr import Qwen3ForcedAligner
 
         try:
+            check_fetchable(self.model_id)
             aligner = Qwen3ForcedAligner.from_pretrained(self.model_id, dtype=self.dtype, device_map=self.device)
             if not hasattr(aligner.model.config, "timestamp_token_id"):
                 raise ValueError("its config has no timestamp_token_id: it is not a forced aligner")

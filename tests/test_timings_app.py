@@ -2,6 +2,7 @@
 raw HTTP), and the page in Chromium."""
 
 import json
+import re
 from html.parser import HTMLParser
 
 import gradio as gr
@@ -15,15 +16,16 @@ from gradio_client.exceptions import AppError
 from playwright.sync_api import expect, sync_playwright
 from qwen_asr.inference.qwen3_forced_aligner import Qwen3ForceAlignProcessor
 from test_app_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, open_page, transcribe_and_wait
-from test_review_app import queue_clips, tiny_models
+from test_review_app import queue_clips, review_page, tiny_models
 
 from asr_pt.alignment import MAX_TEXT_CHARS, Aligner, WordTiming
-from asr_pt.audio import write_wav
+from asr_pt.audio import load_audio, to_pcm16, write_wav
 from asr_pt.review.reviewers import hash_password
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui import build_demo, launch
-from asr_pt.ui.review import NOT_LOGGED_IN, ReviewAccess
-from asr_pt.ui.timings import aligner_status, item_timings, seek, transcript_timings, words_html
+from asr_pt.ui.login import NOT_LOGGED_IN, ReviewAccess
+from asr_pt.ui.send_to_review import LastClip
+from asr_pt.ui.timings import item_timings, seek, transcript_timings, words_html
 
 INJECTION = (
     "<img src=x onerror=window.pwned=1> ${window.pwned=2} {{constructor}} `x` \" ' &amp; <script>pwned=3</script>"
@@ -39,6 +41,11 @@ def aligner(tiny_aligner_dir) -> Aligner:
 def playwright():
     with sync_playwright() as p:
         yield p
+
+
+@pytest.fixture(scope="module")
+def reviewers() -> ReviewAccess:
+    return ReviewAccess(oauth=False, reviewers={"ana": hash_password("segredo")}, allowlist=set())
 
 
 @pytest.fixture(scope="module")
@@ -81,54 +88,53 @@ def test_timed_words_are_text_whatever_they_hold():
     assert Tags(words_html("Base", "the model <b>failed</b>", "base")).tags == {"p"}
 
 
+def last_clip(path, texts: dict) -> LastClip:
+    """The session's last comparison as the Transcribe tab keeps it on the server."""
+    return LastClip(pcm=to_pcm16(load_audio(path)), reference="", texts=texts, model_ids={})
+
+
 def test_the_transcribe_box_times_both_transcripts_and_survives_a_forged_result(aligner, speech_clips):
     path, sentence = speech_clips[2]
-    result = {
-        "runs": {
-            "finetuned": {"transcript": {"text": sentence, "language": "Portuguese"}},
-            "base": {"transcript": None, "error": "could not load"},
-        }
-    }
-    status, finetuned, base = transcript_timings(aligner, True, str(path), result, DEMO_MAX_SECONDS)
+    last = last_clip(path, {"finetuned": sentence, "base": None})
+    result = {"runs": {"finetuned": {"transcript": {"text": sentence, "language": "Portuguese"}}}}
+    status, finetuned, base = transcript_timings(aligner, True, last, result)
     assert "ready" in status and Tags(finetuned).text.count("Subtitles") == 1
     assert finetuned.count('class="timed-word"') == len(sentence.split())
     assert "could not be loaded" in base
-    assert transcript_timings(aligner, False, str(path), result, DEMO_MAX_SECONDS)[1:] == ["", ""]  # unticked
-    for forged in (None, "runs", {"runs": "x"}, {"runs": {"finetuned": 5}}):
-        assert transcript_timings(aligner, True, str(path), forged, DEMO_MAX_SECONDS)[0] == aligner_status(aligner)
-    forged = {
-        "runs": {
-            "finetuned": {"transcript": {"text": "palavra " * MAX_TEXT_CHARS, "language": "Portuguese"}},
-            "base": {"transcript": {"text": "olá", "language": {"not": "a language"}}},
-        }
-    }
-    _, finetuned, base = transcript_timings(aligner, True, str(path), forged, DEMO_MAX_SECONDS)
-    assert "too long to time" in finetuned and "transcript&#x27;s language" in base
+    assert transcript_timings(aligner, False, last, result)[1:] == ["", ""]  # unticked
+    assert transcript_timings(aligner, True, None, result)[1:] == ["", ""]  # a new clip, not transcribed yet
+    for forged in (None, "runs", {"runs": "x"}, {"runs": {"finetuned": 5}}):  # the language falls back to Portuguese
+        assert transcript_timings(aligner, True, last, forged)[1] == finetuned
+    forged = {"runs": {"finetuned": {"transcript": {"text": "not what is aligned", "language": {"not": "a language"}}}}}
+    assert "transcript&#x27;s language" in transcript_timings(aligner, True, last, forged)[1]
+    too_long = last_clip(path, {"finetuned": "palavra " * MAX_TEXT_CHARS, "base": ""})
+    _, finetuned, base = transcript_timings(aligner, True, too_long, result)
+    assert "too long to time" in finetuned and "no transcript to time" in base
 
 
 def test_an_unavailable_aligner_is_explained_and_nothing_else_breaks(tmp_path, speech_clips):
     missing = Aligner(str(tmp_path / "no-aligner"))
-    result = {
-        "runs": {side: {"transcript": {"text": "olá", "language": "Portuguese"}} for side in ("finetuned", "base")}
-    }
-    status, finetuned, base = transcript_timings(missing, True, str(speech_clips[0][0]), result, DEMO_MAX_SECONDS)
+    last = last_clip(speech_clips[0][0], {"finetuned": "olá", "base": "olá"})
+    status, finetuned, base = transcript_timings(missing, True, last, None)
     assert "Word timings are unavailable" in status and "ASR_PT_ALIGNER_MODEL" in status
     assert "no folder" in finetuned and "no folder" in base
 
 
-def test_review_timings_are_for_reviewers_only(aligner, tmp_path):
-    store = ReviewStore(tmp_path)
+def test_review_timings_are_for_reviewers_only(aligner, tmp_path, reviewers):
+    store = ReviewStore(tmp_path / "data")
     queue_clips(store, 1)
-    item_id = 1
-    current = {"id": item_id, "version": 0}
-    with pytest.raises(gr.Error, match=NOT_LOGGED_IN):
-        item_timings(aligner, store, None, True, current, "O gato dorme.")
-    assert item_timings(aligner, store, None, True, None, "O gato dorme.") == ""  # logged out: nothing on screen
-    assert item_timings(aligner, store, "ana", False, current, "O gato dorme.") == ""
-    markup = item_timings(aligner, store, "ana", True, current, "O gato dorme.")
-    assert markup.count('class="timed-word"') == 3 and f"item-{item_id}.srt" in markup
-    with pytest.raises(gr.Error, match="no item on screen"):
-        item_timings(aligner, store, "ana", True, {"id": 999}, "O gato dorme.")
+    review, _ = review_page(store, reviewers, tmp_path / "handouts")
+    login = review.login
+    for token in (None, "", "forged"):
+        with pytest.raises(gr.Error, match=NOT_LOGGED_IN):
+            item_timings(aligner, store, login, token, True, "1:0", "O gato dorme.")
+    token = review.log_in("ana", "segredo", None)[0]
+    assert item_timings(aligner, store, login, token, True, "1:0", "O gato dorme.") == ""  # nothing shown to her yet
+    key = review.show_next(token)[0]
+    assert item_timings(aligner, store, login, token, False, key, "O gato dorme.") == ""  # unticked
+    assert item_timings(aligner, store, login, None, True, "", "O gato dorme.") == ""  # logged out: nothing on screen
+    markup = item_timings(aligner, store, login, token, True, "9:9", "O gato dorme.")  # the item is hers, not the key's
+    assert markup.count('class="timed-word"') == 3 and "item-1.srt" in markup
 
 
 def test_a_click_moves_the_player_only_to_a_number():
@@ -233,15 +239,14 @@ def test_tick_word_timings_and_click_a_word_to_play_from_there(playwright, demo_
 
 
 def test_a_reviewer_times_the_item_and_an_injection_stays_text(
-    playwright, tmp_path, tiny_model_dir, other_tiny_model_dir, tiny_aligner_dir
+    playwright, tmp_path, reviewers, tiny_model_dir, other_tiny_model_dir, tiny_aligner_dir
 ):
     store = ReviewStore(tmp_path)
     queue_clips(store, 2)
-    access = ReviewAccess(oauth=False, reviewers={"ana": hash_password("segredo")}, allowlist=set())
     models = tiny_models(tiny_model_dir, other_tiny_model_dir)  # never loaded: no one transcribes here
-    demo = build_demo(models, store=store, access=access, aligner=Aligner(str(tiny_aligner_dir)))
+    demo = build_demo(models, store=store, access=reviewers, aligner=Aligner(str(tiny_aligner_dir)))
     port = free_port()
-    launch(demo, store=store, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
     try:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
@@ -274,7 +279,7 @@ def test_a_reviewer_times_the_item_and_an_injection_stays_text(
         words.first.click()
         expect(page.locator("#review-audio #time")).not_to_have_text(before)
         page.locator("#review-skip").click()
-        expect(page.locator("#review-info")).to_contain_text("Item 2 ")
+        expect(page.locator("#review-info textarea")).to_have_value(re.compile(r"^Item 2 "))
         expect(words).to_have_count(3)  # the next item is timed as it comes
         browser.close()
     finally:

@@ -16,13 +16,16 @@ from collections.abc import Sequence
 import gradio as gr
 
 from asr_pt.alignment import ALIGNER_MODEL, Aligner, WordTiming
+from asr_pt.audio import SAMPLE_RATE
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from asr_pt.review.store import ReviewStore, StoreError
 from asr_pt.subtitles import to_srt, to_webvtt
-from asr_pt.ui.review import require_reviewer
+from asr_pt.ui.login import Login
+from asr_pt.ui.send_to_review import LastClip
 from asr_pt.ui.status import TITLES, log
-from asr_pt.ui.transcribe import spaces
+from asr_pt.ui.transcribe import TranscribeTab, spaces
+from asr_pt.ui.uploads import RecentUploads
 
 ALIGNER_ENV = "ASR_PT_ALIGNER_MODEL"
 GPU_SECONDS = 60  # on ZeroGPU: two alignments of a clip of at most 3 minutes
@@ -101,39 +104,49 @@ def on_gpu(function):
     return spaces.GPU(duration=GPU_SECONDS)(function) if spaces is not None else function
 
 
-def transcript_timings(
-    aligner: Aligner, ticked: bool, audio: str | None, result: dict | None, max_seconds: float | None
-) -> list[str]:
+def transcript_timings(aligner: Aligner, ticked: bool, last: LastClip | None, result: dict | None) -> list[str]:
     """The Transcribe tab's word timings: the box's status and, per model, its timed words (empty when unticked).
 
-    `result` is the page's last `/transcribe` result, as the browser sends it back: each text and language in it is
-    checked by the aligner like any visitor's input."""
-    if not ticked or not audio or not isinstance(result, dict) or not isinstance(result.get("runs"), dict):
+    The clip and the texts are the session's last comparison, kept on the server. Only each text's language comes
+    from `result`, the page's last `/transcribe` result as the browser sends it back: the aligner checks it like any
+    visitor's input, and a forged one can only spoil the sender's own timings."""
+    if not ticked or last is None:
         return [aligner_status(aligner), "", ""]
     pages = []
     for side in (FINETUNED, BASE):
-        run = result["runs"].get(side)
-        transcript = run.get("transcript") if isinstance(run, dict) else None
-        if not isinstance(transcript, dict):
+        text = last.texts.get(side)
+        if text is None:
             words = "no transcript: the model could not be loaded"
-        elif not transcript.get("text"):
+        elif not text:
             words = "no transcript to time"
         else:
-            words = time_words(aligner, audio, transcript["text"], transcript.get("language"), max_seconds)
+            words = time_words(aligner, (last.pcm, SAMPLE_RATE), text, transcript_language(result, side), None)
         pages.append(words_html(TITLES[side], words, TITLES[side].lower().replace(" ", "-")))
     return [aligner_status(aligner), *pages]
+
+
+def transcript_language(result: dict | None, side: str):
+    """The language the result gives for a side's transcript (detected, or the one asked for), as it is."""
+    try:
+        return result["runs"][side]["transcript"]["language"]
+    except (TypeError, KeyError, IndexError):
+        return DEFAULT_LANGUAGE
 
 
 def word_timings_endpoint(aligner: Aligner, max_seconds: float | None):
     """`/word_timings`: audio file, text, language -> [{word, start, end}] in seconds; bad input is a gr.Error."""
 
+    uploads = RecentUploads()
+
     @on_gpu
     def word_timings(audio: str | None, text: str, language: str) -> list[dict]:
-        if not audio:
-            raise gr.Error("no audio: give the clip whose words to time")
-        words = time_words(aligner, audio, text, language, max_seconds)
+        try:
+            clip = uploads.read(audio, max_seconds)  # the upload is deleted once read, as /transcribe's
+        except ValueError as error:
+            raise gr.Error(str(error), print_exception=False) from error
+        words = time_words(aligner, (clip.samples, SAMPLE_RATE), text, language, max_seconds)
         if isinstance(words, str):
-            raise gr.Error(words)
+            raise gr.Error(words, print_exception=False)
         return [word.to_dict() for word in words]
 
     return word_timings
@@ -165,16 +178,16 @@ def timed_words_view(elem_id: str, player: gr.Audio) -> gr.HTML:
     return view
 
 
-def transcribe_timings(aligner: Aligner, audio: gr.Audio, result: gr.JSON, max_seconds: float | None) -> None:
+def transcribe_timings(aligner: Aligner, tab: TranscribeTab, max_seconds: float) -> None:
     """The Transcribe tab's "word timings" box, and the `/word_timings` endpoint."""
     with gr.Group():
         ticked = gr.Checkbox(False, label=TICK_LABEL, elem_id="timings-tick")
         status = gr.Markdown(lambda: aligner_status(aligner), elem_id="timings-status")  # fresh on each page load
         with gr.Row(equal_height=False):
-            views = [timed_words_view(f"{side}-timings", audio) for side in (FINETUNED, BASE)]
-    show = on_gpu(lambda tick, clip, value: transcript_timings(aligner, tick, clip, value, max_seconds))
-    for trigger in (ticked.change, result.change):
-        trigger(show, [ticked, audio, result], [status, *views], api_visibility="private")
+            views = [timed_words_view(f"{side}-timings", tab.audio) for side in (FINETUNED, BASE)]
+    show = on_gpu(lambda tick, last, result: transcript_timings(aligner, tick, last, result))
+    for trigger in (ticked.change, tab.result.change):
+        trigger(show, [ticked, tab.last, tab.result], [status, *views], api_visibility="private")
 
     with gr.Column(visible=False):  # the endpoint's inputs and output: for API clients only
         api_inputs = [
@@ -188,27 +201,31 @@ def transcribe_timings(aligner: Aligner, audio: gr.Audio, result: gr.JSON, max_s
 
 
 def item_timings(
-    aligner: Aligner, store: ReviewStore, reviewer: str | None, ticked: bool, current: dict | None, text: str
+    aligner: Aligner, store: ReviewStore, login: Login, token: str | None, ticked: bool, key: str | None, text: str
 ) -> str:
-    """The Review tab's timed words of the text in the editor, against the clip of the item on screen."""
-    if not ticked or not current:  # `current` is server-side: a visitor who is not logged in has none
+    """The Review tab's timed words of the text in the editor, against the clip of the item this login was shown."""
+    if not ticked or not key:  # nothing on screen (logged out, or not yet in): nothing to time, nothing to refuse
         return ""
-    require_reviewer(reviewer)
+    session = login.require(token)
+    if not session.item:
+        return ""
     try:
-        item = store.get(int(current["id"]))
-    except (StoreError, KeyError, TypeError, ValueError) as error:
-        raise gr.Error(f"There is no item on screen: {error}") from error
+        item = store.get(session.item[0])
+    except StoreError as error:
+        raise gr.Error(str(error), print_exception=False) from error
     words = time_words(aligner, store.audio_path(item.audio_hash), text, DEFAULT_LANGUAGE, None)
     return words_html("The text below, word by word", words, f"item-{item.id}")
 
 
 def review_timings(
-    aligner: Aligner, store: ReviewStore, reviewer: gr.State, current: gr.State, editor: gr.Textbox, player: gr.Audio
+    aligner: Aligner, store: ReviewStore, login: Login, key: gr.Textbox, editor: gr.Textbox, player: gr.Audio
 ) -> None:
     """The Review tab's word timings: reviewers only, for the item on screen and the text in its editor."""
     label = "Word timings: time the words of the text below; click one to hear it"
     ticked = gr.Checkbox(False, label=label, elem_id="review-timings-tick")
     view = timed_words_view("review-timings", player)
-    show = on_gpu(lambda who, tick, item, text: item_timings(aligner, store, who, tick, item, text))
-    for trigger in (ticked.change, current.change):
-        trigger(show, [reviewer, ticked, current, editor], view, api_visibility="private")
+    show = on_gpu(
+        lambda token, tick, on_screen, text: item_timings(aligner, store, login, token, tick, on_screen, text)
+    )
+    for trigger in (ticked.change, player.change):  # the player gets each item's clip (a hidden box fires no change)
+        trigger(show, [login.token, ticked, key, editor], view, api_visibility="private")
