@@ -54,6 +54,14 @@ class Comparison:
         return data
 
 
+def check_language(language: str | None) -> str:
+    """The language as asked ("" means Portuguese); raises ValueError for one qwen-asr does not know."""
+    language = (language or DEFAULT_LANGUAGE).strip()
+    if language != AUTO_LANGUAGE and language not in supported_languages():
+        raise ValueError(f"unsupported language {language!r}: use {AUTO_LANGUAGE!r} or one of {supported_languages()}")
+    return language
+
+
 def compare(
     audio: str | Path,
     finetuned: ASRModel,
@@ -69,9 +77,7 @@ def compare(
     Raises AudioError for audio that cannot be used, ValueError for an unknown language, and ModelLoadError only when
     neither model can load (the message names both).
     """
-    language = (language or DEFAULT_LANGUAGE).strip()
-    if language != AUTO_LANGUAGE and language not in supported_languages():
-        raise ValueError(f"unsupported language {language!r}: use {AUTO_LANGUAGE!r} or one of {supported_languages()}")
+    language = check_language(language)
     if audio is None or not str(audio).strip():
         raise AudioError("no audio: record a clip or upload a file first")
     clip = read_audio(audio, max_seconds=max_seconds)

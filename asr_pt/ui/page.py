@@ -8,6 +8,7 @@ import os
 
 import gradio as gr
 
+from asr_pt.audio import MAX_BYTES_PER_SECOND
 from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui.data import DataTab
@@ -18,8 +19,6 @@ from asr_pt.ui.transcribe import send_to_review_button, transcribe_tab
 MAX_SECONDS = float(os.environ.get("ASR_PT_DEMO_MAX_SECONDS", 180))
 # Two requests at once: one can run the fine-tuned model while the other runs the base; each model runs one at a time.
 CONCURRENCY = int(os.environ.get("ASR_PT_DEMO_CONCURRENCY", 2))
-# Room for a clip of MAX_SECONDS as 48 kHz stereo 32-bit WAV, the largest a recorder commonly writes.
-MAX_FILE_BYTES_PER_SECOND = 48000 * 2 * 4
 CSS = """
 .model-output textarea { font-size: 1.1rem !important; line-height: 1.5 !important; }
 #status p { margin: 0.15em 0; }
@@ -71,7 +70,7 @@ def build_demo(
 def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, store: ReviewStore | None = None, **kwargs):
     """`demo.launch` with the page's look, the review keyboard shortcuts and an upload limit that fits the longest
     clip accepted; the review store's clips may be served wherever its data folder is."""
-    max_file_size = math.ceil(max_seconds * MAX_FILE_BYTES_PER_SECOND)
+    max_file_size = math.ceil(max_seconds * MAX_BYTES_PER_SECOND)
     theme = gr.themes.Soft(primary_hue="emerald", secondary_hue="amber")
     allowed_paths = [str(store.audio_dir.resolve())] if store is not None else None
     return demo.launch(
