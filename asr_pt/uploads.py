@@ -27,6 +27,7 @@ MAX_NAME_LENGTH = 120
 END_OF_DIRECTORY = b"PK\x05\x06"
 END_OF_DIRECTORY_FORMAT = "<4s4H2LH"  # signature, disk numbers, entries here and in all, directory size and offset
 COPY_BLOCK = 1 << 20
+SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,5}")  # kept on the copy: soundfile and ffmpeg go by it
 
 
 class UploadError(ValueError):
@@ -121,7 +122,7 @@ def _is_clutter(name: str) -> bool:
 def _copy_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, workdir: Path, index: int) -> Upload:
     name = display_name(member.filename, f"file {index + 1}")
     suffix = PurePosixPath(name).suffix.lower()
-    target = workdir / f"{index:04d}{suffix if re.fullmatch(r'\.[a-z0-9]{1,5}', suffix) else ''}"
+    target = workdir / (f"{index:04d}" + (suffix if SAFE_SUFFIX.fullmatch(suffix) else ""))
     if member.flag_bits & 0x1:
         return Upload(name, None, "the zip member is encrypted; add it unencrypted")
     try:  # zipfile reads a member only up to its declared size, which gather() has budgeted
