@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
-from asr_pt.audio import AudioError, duration, read_audio
+from asr_pt.audio import AudioError, AudioSource, duration, read_audio
 from asr_pt.metrics import PROTOCOLS, Scores, align_words, score_pair
 from asr_pt.models import AUTO_LANGUAGE, DEFAULT_LANGUAGE, ASRModel, ModelLoadError, Transcript, supported_languages
 from asr_pt.text import normalize
@@ -63,7 +62,7 @@ def check_language(language: str | None) -> str:
 
 
 def compare(
-    audio: str | Path,
+    audio: AudioSource,
     finetuned: ASRModel,
     base: ASRModel,
     *,

@@ -125,12 +125,14 @@ class LiveStream:
             updated = self.finish(f"stopped at {self.max_seconds:g} s, the longest a live stream may run") or updated
         return updated
 
-    def finish(self, reason: str = "the recording stopped") -> bool:
-        """Transcribe the audio not yet in a full chunk, as qwen-asr's `finish_streaming_transcribe` does, and end
-        the stream. Returns whether the text was updated."""
+    def finish(self, reason: str = "the recording stopped", *, transcribe_tail: bool = True) -> bool:
+        """End the stream; with `transcribe_tail`, first transcribe the audio not yet in a full chunk, as qwen-asr's
+        `finish_streaming_transcribe` does. Returns whether the text was updated."""
         if self.finished:
             return False
         self.finished = reason
+        if not transcribe_tail:
+            return False
         tail, self.state.buffer = self.state.buffer, np.zeros(0, dtype=np.float32)
         if self._resampler is not None:  # the resampler holds back a few milliseconds until told the audio ended
             tail = np.concatenate([tail, self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)])
@@ -140,6 +142,12 @@ class LiveStream:
             return False
         self._step()
         return True
+
+    def release(self) -> None:
+        """End the stream and let go of its audio at once (the visitor left)."""
+        self.finished = self.finished or "the page was closed"
+        self.state.audio_accum = self.state.buffer = np.zeros(0, dtype=np.float32)
+        self._resampler = None
 
     def _step(self) -> None:
         from qwen_asr.inference.utils import parse_asr_output

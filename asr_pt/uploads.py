@@ -108,7 +108,7 @@ def _declared_entries(path: Path) -> int:
     position = tail.rfind(END_OF_DIRECTORY)
     if position < 0 or len(tail) - position < 22:
         raise UploadError(f"{path.name} is not a readable zip: no end of central directory")
-    entries = struct.unpack(END_OF_DIRECTORY_FORMAT, tail[position : position + 22])[5]
+    entries = struct.unpack(END_OF_DIRECTORY_FORMAT, tail[position : position + 22])[4]
     if entries == 0xFFFF:
         raise UploadError(f"{path.name} is a ZIP64 archive, which is far larger than a batch of clips can be")
     return entries

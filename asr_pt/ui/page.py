@@ -11,7 +11,9 @@ import gradio as gr
 from asr_pt.audio import MAX_BYTES_PER_SECOND
 from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
 from asr_pt.review.store import ReviewStore
+from asr_pt.ui.batch import batch_tab
 from asr_pt.ui.data import DataTab
+from asr_pt.ui.live import live_tab
 from asr_pt.ui.review import KEYBOARD_HEAD, ReviewAccess, ReviewTab
 from asr_pt.ui.status import Models, status_markdown
 from asr_pt.ui.transcribe import send_to_review_button, transcribe_tab
@@ -43,7 +45,8 @@ def build_demo(
     access: ReviewAccess | None = None,
 ) -> gr.Blocks:
     """The page; with a review store it also has "send to review" and the Review and Data tabs."""
-    with gr.Blocks(title="Qwen3-ASR Portuguese: fine-tuned vs zero-shot") as demo:
+    # Files the page hands out (downloads) are deleted from Gradio's cache after a day.
+    with gr.Blocks(title="Qwen3-ASR Portuguese: fine-tuned vs zero-shot", delete_cache=(3600, 86400)) as demo:
         gr.Markdown(
             "# 🎙️ Qwen3-ASR Portuguese: fine-tuned vs zero-shot\n"
             f"Speak or upload Portuguese and compare [`{FINETUNED_MODEL}`](https://huggingface.co/{FINETUNED_MODEL}), "
@@ -56,6 +59,10 @@ def build_demo(
                 transcribed = transcribe_tab(models, status, max_seconds)
                 if store is not None:
                     send_to_review_button(store, *transcribed)
+            with gr.Tab("Live microphone"):
+                live_tab(demo, models)
+            with gr.Tab("Many files"):
+                batch_tab(models, max_seconds, store)
             if store is not None:
                 review_tabs(demo, store, access or ReviewAccess.from_env())
 
