@@ -23,6 +23,7 @@ from asr_pt.ui.transcribe import run_markdown, scores_markdown
 
 STREAM_EVERY = 0.5  # seconds between the browser's pieces; the model runs on every 2 s of audio
 IDLE_STATE_SECONDS = 600  # a stream not fed for this long is dropped even if the page stays open
+RECORDING_STOPPED = "the recording stopped"  # the next piece starts a new stream
 
 
 class LiveStreams:
@@ -45,8 +46,8 @@ class LiveStreams:
         if stream is not None:
             stream.release()
 
-    def __len__(self) -> int:
-        return len(self._streams)
+    def sessions(self) -> list[str]:
+        return list(self._streams)
 
 
 LIVE_STREAMS = LiveStreams()
@@ -71,9 +72,13 @@ def hear(
     under it and the stream (the session's state)."""
     if piece is None:
         return (stream.text, live_status(stream), stream) if stream else ("", "", None)
+    model = models[FINETUNED]
+    new = stream is None or stream.finished == RECORDING_STOPPED  # the visitor's first or next recording
+    if new and not model.loaded and model.load_error is None:  # waiting here would stall the page
+        return "", "⏳ The fine-tuned model is still loading: the live transcript starts once it is ready.", None
     try:
-        if stream is None:
-            stream = LiveStream(models[FINETUNED], language=language, max_seconds=max_seconds)
+        if new:
+            stream = LiveStream(model, language=language, max_seconds=max_seconds)
             LIVE_STREAMS.start(session, stream)
         sample_rate, samples = piece
         stream.feed(sample_rate, samples)
@@ -87,7 +92,7 @@ def compare_recording(models: Models, stream: LiveStream | None, language: str, 
     """The whole recording through both models, as `/transcribe` returns it; ends the stream."""
     if stream is None or not len(stream.audio):
         raise gr.Error("Nothing was recorded: allow the microphone, press Record and speak.")
-    stream.finish(transcribe_tail=False)  # the comparison transcribes the whole recording anyway
+    stream.finish(RECORDING_STOPPED, transcribe_tail=False)  # the comparison transcribes the whole recording anyway
     try:
         return compare(
             (SAMPLE_RATE, stream.audio), models[FINETUNED], models[BASE], language=language, max_seconds=max_seconds
@@ -142,14 +147,12 @@ def live_tab(demo: gr.Blocks, models: Models, max_stream_seconds: float = MAX_ST
     def on_leave(request: gr.Request):
         LIVE_STREAMS.drop(request.session_hash)
 
-    microphone.start_recording(
-        lambda: (None, "", ""), None, [stream, live_text, live_info], queue=False, api_visibility="private"
-    )
     microphone.stream(
         on_piece,
         [microphone, stream, language],
         [live_text, live_info, stream],
         stream_every=STREAM_EVERY,
+        concurrency_limit=1,  # a session's pieces in order, one at a time; the model runs one step at a time anyway
         time_limit=int(max_stream_seconds + 10),
         api_visibility="private",
     )
