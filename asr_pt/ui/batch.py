@@ -186,8 +186,8 @@ def batch_tab(models: Models, max_seconds: float, store: ReviewStore | None = No
     summary = gr.Markdown(elem_id="batch-summary")
     table = gr.Dataframe(headers=HEADERS, datatype=DATATYPES, interactive=False, wrap=True, elem_id="batch-table")
     with gr.Row():
-        csv_file = gr.File(label="CSV", interactive=False)
-        jsonl_file = gr.File(label="JSONL", interactive=False)
+        csv_file = gr.File(label="CSV", interactive=False, elem_id="batch-csv")
+        jsonl_file = gr.File(label="JSONL", interactive=False, elem_id="batch-jsonl")
     with gr.Accordion("API result (what `/transcribe_many` returns)", open=False):
         result = gr.JSON(label="result")
 

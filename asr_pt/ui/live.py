@@ -79,9 +79,10 @@ def hear(
     try:
         if new:
             stream = LiveStream(model, language=language, max_seconds=max_seconds)
-            LIVE_STREAMS.start(session, stream)
         sample_rate, samples = piece
         stream.feed(sample_rate, samples)
+        if new:  # only a stream that took its first piece is the session's
+            LIVE_STREAMS.start(session, stream)
     except (ValueError, ModelLoadError) as error:  # AudioError is a ValueError: a piece no microphone sends
         log.info("live piece refused: %s", error)
         raise gr.Error(str(error)) from error
