@@ -14,6 +14,7 @@ from asr_pt.metrics import score_pair
 from asr_pt.models import ASRModel, ModelLoadError
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui.batch import send_batch_to_review, show_batch, transcribe_files
+from asr_pt.ui.send_to_review import SendRate
 from asr_pt.ui.status import Models
 from asr_pt.uploads import Upload, UploadError, gather
 
@@ -134,18 +135,23 @@ def test_send_all_to_review_sends_what_the_models_wrote_once_and_within_the_limi
 ):
     store = ReviewStore(tmp_path / "store")
     with pytest.raises(gr.Error, match="Transcribe files first"):
-        send_batch_to_review(store, None)
+        send_batch_to_review(store, None, SendRate())
     files = [str(path) for path, _ in speech_clips[:3]] + [str(tmp_path)]  # a folder: not audio
     rows, session = transcribe_files(models, files, "Portuguese", None, 10.0)
     monkeypatch.setattr("asr_pt.ui.batch.MAX_REVIEW_PER_SESSION", 2)
-    assert send_batch_to_review(store, session) == "Sent 2 clips to review. Thank you! 1 were not sent (limit reached)."
+    rate = SendRate(limit=3)
+    assert send_batch_to_review(store, session, rate) == (
+        "Sent 2 clips to review. Thank you! 1 were not sent (a limit on sends was reached; try later)."
+    )
     items = [store.get(i) for i in (1, 2)]
     assert [item.hypothesis_finetuned for item in items] == [row["finetuned"] for row in rows[:2]]
     with pytest.raises(gr.Error, match="in review already"):
-        send_batch_to_review(store, session)
+        send_batch_to_review(store, session, rate)
     transcribe_files(models, files, "Portuguese", session, 10.0)
     with pytest.raises(gr.Error, match="at most 2 clips"):
-        send_batch_to_review(store, session)
+        send_batch_to_review(store, session, rate)
+    _, other_visitor = transcribe_files(models, files, "Portuguese", None, 10.0)
+    assert send_batch_to_review(store, other_visitor, rate).startswith("Sent 1 clips")  # the page's hourly limit
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui.languages import language_choices
+from asr_pt.ui.send_to_review import SendRate
 from asr_pt.ui.status import TITLES, Models, log
 from asr_pt.ui.transcribe import seconds_words
 from asr_pt.uploads import MAX_FILES, MAX_TOTAL_SECONDS, Upload, UploadError, gather
@@ -137,8 +138,9 @@ def show_batch(session: BatchSession | None) -> tuple[list[list], str, str, str]
     return table_rows(session.rows), *write_downloads(session), summary
 
 
-def send_batch_to_review(store: ReviewStore, session: BatchSession | None) -> str:
-    """Queue every file both models transcribed, with both texts as the models wrote them, for reviewers."""
+def send_batch_to_review(store: ReviewStore, session: BatchSession | None, rate: SendRate) -> str:
+    """Queue every file both models transcribed, with both texts as the models wrote them, for reviewers, within
+    the session's limit and the page's hourly limit shared by every visitor."""
     if session is None or not session.rows:
         raise gr.Error("Transcribe files first, then send them to review.")
     if session.sent:
@@ -153,6 +155,8 @@ def send_batch_to_review(store: ReviewStore, session: BatchSession | None) -> st
         raise gr.Error(f"A visitor may send at most {MAX_REVIEW_PER_SESSION} clips to review.")
     ids = []
     for upload, row in ready[:room]:
+        if rate.take() > 0:
+            break
         try:
             samples = load_audio(upload.path)
         except AudioError:  # the file went away since it was transcribed
@@ -169,10 +173,12 @@ def send_batch_to_review(store: ReviewStore, session: BatchSession | None) -> st
     session.sent = True
     session.reviewed += len(ids)
     left = len(ready) - len(ids)
-    return f"Sent {len(ids)} clips to review. Thank you!" + (f" {left} were not sent (limit reached)." if left else "")
+    return f"Sent {len(ids)} clips to review. Thank you!" + (
+        f" {left} were not sent (a limit on sends was reached; try later)." if left else ""
+    )
 
 
-def batch_tab(models: Models, max_seconds: float, store: ReviewStore | None = None) -> None:
+def batch_tab(models: Models, max_seconds: float, store: ReviewStore | None, rate: SendRate) -> None:
     gr.Markdown(
         f"Upload several clips, or a zip of them (up to {MAX_FILES} files, {seconds_words(max_seconds)} each and "
         f"{seconds_words(MAX_TOTAL_SECONDS)} in all): both models transcribe them in batches."
@@ -201,4 +207,4 @@ def batch_tab(models: Models, max_seconds: float, store: ReviewStore | None = No
         with gr.Row():
             send = gr.Button("Send all to review", size="sm", elem_id="batch-send-to-review")
             message = gr.Markdown("Stores these clips and both transcripts for our reviewers to correct.")
-        send.click(lambda s: send_batch_to_review(store, s), session, message, api_visibility="private")
+        send.click(lambda s: send_batch_to_review(store, s, rate), session, message, api_visibility="private")
