@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 import gradio as gr
@@ -40,6 +41,9 @@ class BatchSession:
 
     def __init__(self):
         self.folder = Path(tempfile.mkdtemp(prefix="asr-pt-batch-"))
+        # The folder goes with the session however Gradio drops it: time to live, closing, or eviction of the
+        # oldest sessions beyond its capacity (which calls no delete_callback).
+        self.close = weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
         self.uploads: list[Upload] = []
         self.rows: list[FileResult] = []
         self.model_ids: dict[str, str] = {}
@@ -51,9 +55,6 @@ class BatchSession:
         shutil.rmtree(self.folder / "batch", ignore_errors=True)
         self.uploads, self.rows, self.sent = [], [], False
         return self.folder / "batch"
-
-    def close(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def transcribe_files(
@@ -207,4 +208,8 @@ def batch_tab(models: Models, max_seconds: float, store: ReviewStore | None, rat
         with gr.Row():
             send = gr.Button("Send all to review", size="sm", elem_id="batch-send-to-review")
             message = gr.Markdown("Stores these clips and both transcripts for our reviewers to correct.")
-        send.click(lambda s: send_batch_to_review(store, s, rate), session, message, api_visibility="private")
+
+        def send_all(session):
+            return send_batch_to_review(store, session, rate)
+
+        send.click(send_all, session, message, api_visibility="private")
