@@ -239,6 +239,30 @@ class ASRModel(LazyModel):
 
         network.generate = generate_and_record
 
+    def generate_from_prompt(self, prompt: str, audio: np.ndarray) -> tuple[str, bool]:
+        """What the model writes after `prompt` (a qwen-asr chat prompt, perhaps with text already decoded appended)
+        for one 16 kHz clip: the decoded new text and whether it ended on its own, not at the token or time limit.
+
+        `Qwen3ASRModel.transcribe` builds its own prompts, so streaming, which continues a prefix, generates here;
+        under the same lock, so it never interleaves with a transcription.
+        """
+        model = self.load()
+        self._count_waiting(+1)
+        try:
+            with self._generate_lock, torch.no_grad():
+                self._finished_rows.clear()
+                self._timed_out.clear()
+                self._set_generation_limits(len(audio) / SAMPLE_RATE)  # the same token and time limits
+                inputs = model.processor(text=[prompt], audio=[audio], return_tensors="pt", padding=True)
+                inputs = inputs.to(model.model.device).to(model.model.dtype)
+                output = model.model.generate(**inputs)
+                finished = all(self._finished_rows)
+        finally:
+            self._count_waiting(-1)
+        new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :]
+        text = model.processor.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return text[0], finished
+
     def transcribe(self, audio: np.ndarray, language: str | None = DEFAULT_LANGUAGE, context: str = "") -> Transcript:
         """Transcribe one 16 kHz mono clip (as `asr_pt.audio.load_audio` returns it)."""
         return self.transcribe_batch([audio], language=language, context=context)[0]

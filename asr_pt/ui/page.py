@@ -10,11 +10,14 @@ from pathlib import Path
 import gradio as gr
 
 from asr_pt.alignment import Aligner
+from asr_pt.audio import MAX_BYTES_PER_SECOND
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.review.logins import LoginThrottle, ReviewerSessions
 from asr_pt.review.store import ReviewStore
+from asr_pt.ui.batch import batch_tab
 from asr_pt.ui.data import DataTab
 from asr_pt.ui.handouts import Handouts
+from asr_pt.ui.live import live_tab
 from asr_pt.ui.login import Login, ReviewAccess
 from asr_pt.ui.review import KEYBOARD_HEAD, ReviewTab
 from asr_pt.ui.send_to_review import SendRate, send_to_review_button
@@ -33,8 +36,6 @@ QUEUE_SIZE = int(os.environ.get("ASR_PT_DEMO_QUEUE_SIZE", 20))
 # Every 10 minutes, delete what Gradio cached more than 30 minutes ago: above all uploads that no request used (a
 # request deletes its upload once read) or that Gradio refused before the request ran.
 CACHE_SWEEP = (600, 1800)
-# Room for a clip of MAX_SECONDS as 48 kHz stereo 32-bit WAV, the largest a recorder commonly writes.
-MAX_FILE_BYTES_PER_SECOND = 48000 * 2 * 4
 CSS = """
 .model-output textarea { font-size: 1.1rem !important; line-height: 1.5 !important; }
 #status p { margin: 0.15em 0; }
@@ -101,12 +102,17 @@ def build_demo(
             "rates and a word diff."
         )
         status = gr.Markdown(status_markdown(models), elem_id="status")
+        send_rate = send_rate or SendRate()  # one limit for every way into the review queue
         with gr.Tabs():
             with gr.Tab("Transcribe"):
                 transcribed = transcribe_tab(models, status, max_seconds)
                 transcribe_timings(aligner, transcribed, max_seconds)
                 if store is not None:
-                    send_to_review_button(store, transcribed.last, max_seconds, send_rate or SendRate())
+                    send_to_review_button(store, transcribed.last, max_seconds, send_rate)
+            with gr.Tab("Live microphone"):
+                live_tab(demo, models)
+            with gr.Tab("Many files"):
+                batch_tab(models, max_seconds, store, send_rate)
             if store is not None:
                 review_tabs(demo, store, access or ReviewAccess.from_env(), aligner)
 
@@ -130,7 +136,7 @@ def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, **kwargs):
     """`demo.launch` with the page's look, the review keyboard shortcuts, an upload limit that fits the longest clip
     accepted and at most `SESSION_CAPACITY` sessions' state. No folder is an allowed path: a reviewer's clips and
     exports are handed out one by one (`asr_pt.ui.handouts`)."""
-    max_file_size = math.ceil(max_seconds * MAX_FILE_BYTES_PER_SECOND)
+    max_file_size = math.ceil(max_seconds * MAX_BYTES_PER_SECOND)
     theme = gr.themes.Soft(primary_hue="emerald", secondary_hue="amber")
     kwargs.setdefault("state_session_capacity", SESSION_CAPACITY)
     return demo.launch(max_file_size=max_file_size, theme=theme, css=CSS, head=KEYBOARD_HEAD, **kwargs)
