@@ -6,25 +6,31 @@ section), opens the review store, starts the optional Hub sync and serves the pa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
+from asr_pt.models import ModelLoadError
 from asr_pt.review.hub_sync import start_hub_sync
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui import Models, build_demo, launch
+from asr_pt.ui.timings import aligner_from_env
 from asr_pt.ui.transcribe import read_examples, spaces
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     models = Models.from_env(warm_up=Path(read_examples()[0][0]))  # a first run times the CPU for the page
+    aligner = aligner_from_env()  # loaded the first time word timings are asked for
     if spaces is not None:
         models.load()  # ZeroGPU moves weights to the GPU it lends only when they are loaded before the first call
+        with contextlib.suppress(ModelLoadError):  # the word timings box says why
+            aligner.load()
     else:
         models.load_in_background()
     store = ReviewStore()
     start_hub_sync(store, store.data_dir / "hub-export")  # only when ASR_PT_HUB_DATASET and HF_TOKEN are set
-    launch(build_demo(models, store=store))
+    launch(build_demo(models, store=store, aligner=aligner))
 
 
 if __name__ == "__main__":

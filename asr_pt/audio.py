@@ -21,6 +21,8 @@ MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 768_000
 # An MP3's length comes from its Xing header or an estimate; decoders may fall a few milliseconds short of it.
 DECODE_SLACK_SECONDS = 0.1
 MAX_SECONDS = float(os.environ.get("ASR_PT_MAX_AUDIO_SECONDS", 1200))  # qwen-asr's limit is 20 minutes
+# The most bytes a second of audio takes as recorders commonly write it: 48 kHz stereo 32-bit WAV.
+MAX_BYTES_PER_SECOND = 48000 * 2 * 4
 SILENCE_PEAK = 1e-4  # below this there is nothing to transcribe
 
 AudioSource = str | Path | bytes | tuple[int, np.ndarray] | tuple[np.ndarray, int]
@@ -174,7 +176,7 @@ def _conform(samples: np.ndarray, sample_rate: int, max_seconds: float | None) -
     channels = 1 if samples.ndim == 1 else samples.shape[1]
     _check_length(len(samples), sample_rate, max_seconds)
 
-    samples = _to_float(samples)
+    samples = pcm_to_float(samples)
     if not np.isfinite(samples).all():
         raise AudioError("the audio contains NaN or infinite samples")
     notes = []
@@ -199,7 +201,7 @@ def _conform(samples: np.ndarray, sample_rate: int, max_seconds: float | None) -
     return Audio(np.ascontiguousarray(samples, dtype=np.float32), sample_rate, channels, notes)
 
 
-def _to_float(samples: np.ndarray) -> np.ndarray:
+def pcm_to_float(samples: np.ndarray) -> np.ndarray:
     """Integer PCM scaled by its type's full range, so int16 16384 becomes 0.5 whatever the clip's peak."""
     if np.issubdtype(samples.dtype, np.signedinteger):
         return samples.astype(np.float32) / -float(np.iinfo(samples.dtype).min)

@@ -32,6 +32,12 @@ def _random_model(args: argparse.Namespace) -> None:
     print(f"{folder}: {parameters:,} parameters ({args.size}, random bfloat16 weights)")
 
 
+def _tiny_aligner(args: argparse.Namespace) -> None:
+    from asr_pt.tiny_aligner import build_tiny_aligner
+
+    print(build_tiny_aligner(args.out_dir, seed=args.seed))
+
+
 def _import(args: argparse.Namespace) -> None:
     from asr_pt.models import ASRModel
     from asr_pt.review.importer import import_dataset
@@ -102,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     random.add_argument("--size", choices=SIZES, default="1.7b", help="whose shapes: tiny, Qwen3-ASR-0.6B or -1.7B")
     random.add_argument("--seed", type=int, default=0, help="different seeds give different weights")
     random.set_defaults(run=_random_model)
+
+    aligner = commands.add_parser("tiny-aligner", help="write a tiny random Qwen3-ForcedAligner checkpoint for tests")
+    aligner.add_argument("out_dir", help="folder to write the checkpoint to")
+    aligner.add_argument("--seed", type=int, default=0, help="different seeds give different weights")
+    aligner.set_defaults(run=_tiny_aligner)
 
     data_dir = {"default": None, "help": "the review store's folder (default: $ASR_PT_DATA_DIR or ./data)"}
     queue = commands.add_parser("import", help="transcribe a dataset with both models and queue it for review")

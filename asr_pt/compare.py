@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
-from asr_pt.audio import Audio, AudioError, duration, read_audio
+from asr_pt.audio import Audio, AudioError, AudioSource, duration, read_audio
 from asr_pt.metrics import PROTOCOLS, Scores, align_words, score_pair
 from asr_pt.models import AUTO_LANGUAGE, DEFAULT_LANGUAGE, ASRModel, ModelLoadError, Transcript, supported_languages
 from asr_pt.text import normalize
@@ -72,8 +71,18 @@ def check_text(value: object, what: str, max_chars: int) -> str:
     return value
 
 
+def check_language(language: object) -> str:
+    """The language as asked ("" means Portuguese); raises ValueError for one qwen-asr does not know."""
+    if not isinstance(language, str | None):
+        raise ValueError(f"the language must be text, not {type(language).__name__}")
+    language = (language or DEFAULT_LANGUAGE).strip()
+    if language != AUTO_LANGUAGE and language not in supported_languages():
+        raise ValueError(f"unsupported language {language!r}: use {AUTO_LANGUAGE!r} or one of {supported_languages()}")
+    return language
+
+
 def compare(
-    audio: str | Path | Audio,
+    audio: AudioSource | Audio,
     finetuned: ASRModel,
     base: ASRModel,
     *,
@@ -90,11 +99,7 @@ def compare(
     """
     context = check_text(context, "context", MAX_CONTEXT_CHARS)
     reference = check_text(reference, "reference", MAX_REFERENCE_CHARS).strip()
-    if not isinstance(language, str | None):
-        raise ValueError(f"the language must be text, not {type(language).__name__}")
-    language = (language or DEFAULT_LANGUAGE).strip()
-    if language != AUTO_LANGUAGE and language not in supported_languages():
-        raise ValueError(f"unsupported language {language!r}: use {AUTO_LANGUAGE!r} or one of {supported_languages()}")
+    language = check_language(language)
     if audio is None or not str(audio).strip():
         raise AudioError("no audio: record a clip or upload a file first")
     clip = audio if isinstance(audio, Audio) else read_audio(audio, max_seconds=max_seconds)

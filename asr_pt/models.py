@@ -90,7 +90,10 @@ def default_dtype(device: str, cpu_dtype: str = "float32") -> str:
     return os.environ.get(DTYPE_ENV) or ("bfloat16" if device.startswith("cuda") else cpu_dtype)
 
 
-def _explain_load_failure(model_id: str, error: Exception) -> str:
+def load_failure_message(
+    model_id: str, error: Exception, kind: str = "Qwen3-ASR", build_command: str = "tiny-model"
+) -> str:
+    """Why `model_id` did not load, in words for whoever started the app, and what to do instead."""
     looks_like_folder = model_id.startswith((".", "/", "~")) or model_id.count("/") != 1  # hub ids are owner/name
     if looks_like_folder and not Path(model_id).expanduser().exists():
         cause = f"there is no folder {model_id}"
@@ -99,8 +102,8 @@ def _explain_load_failure(model_id: str, error: Exception) -> str:
     else:
         cause = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
     return (
-        f"Could not load model '{model_id}': {cause}. Give a local folder that holds a Qwen3-ASR checkpoint instead, "
-        "or build a tiny random one to try things out with `python -m asr_pt tiny-model DIR`."
+        f"Could not load model '{model_id}': {cause}. Give a local folder that holds a {kind} checkpoint instead, "
+        f"or build a tiny random one to try things out with `python -m asr_pt {build_command} DIR`."
     )
 
 
@@ -122,7 +125,48 @@ def check_fetchable(model_id: str) -> None:
     HfApi().model_info(model_id, timeout=10)
 
 
-class ASRModel:
+class LazyModel:
+    """A model loaded on first use, once, under a lock, and shared by every thread of the app; a failed load is
+    remembered and raised again at once (a Hub id that cannot be fetched would otherwise stall every request on
+    network retries). Subclasses say how to load in `_from_pretrained`."""
+
+    def __init__(self, model_id: str, device: str | None = None, dtype: str | None = None):
+        self.model_id = model_id
+        self.device = device or default_device()
+        self.dtype = dtype or default_dtype(self.device)
+        load_dtype(self.dtype)  # an unknown name fails here, not in the background load
+        self._model = None
+        self._load_error: ModelLoadError | None = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def load_error(self) -> ModelLoadError | None:
+        """Why the model could not be loaded, once a load has failed."""
+        return self._load_error
+
+    def load(self):
+        """Load the checkpoint once; later calls return the same model, or raise the same error."""
+        if self._model is None:
+            with self._load_lock:
+                if self._load_error is not None:
+                    raise self._load_error
+                if self._model is None:
+                    try:
+                        self._model = self._from_pretrained()
+                    except ModelLoadError as error:
+                        self._load_error = error
+                        raise
+        return self._model
+
+    def _from_pretrained(self):
+        raise NotImplementedError
+
+
+class ASRModel(LazyModel):
     """One Qwen3-ASR model, loaded on first use and shared by every thread of the app.
 
     Generation runs under a lock: one batch at a time per model, which is what a single GPU does anyway and keeps
@@ -144,10 +188,7 @@ class ASRModel:
         """`tokens_per_second` caps the tokens written per second of the longest clip (speech is at most ~7 a
         second; a model stuck repeating itself stops sooner), `time_limit` the seconds one generation may run, and
         `max_context_tokens` what the context may add to the prompt: together they bound what one request costs."""
-        self.model_id = model_id
-        self.device = device or default_device()
-        self.dtype = dtype or default_dtype(self.device)
-        load_dtype(self.dtype)  # an unknown name fails here, not in the background load
+        super().__init__(model_id, device, dtype)
         if self.dtype == INT8 and not self.device.startswith("cpu"):
             raise ValueError("int8 (dynamic quantisation) runs on CPU only; use bfloat16 on a GPU")
         self.max_new_tokens = max_new_tokens
@@ -155,9 +196,6 @@ class ASRModel:
         self.tokens_per_second = tokens_per_second
         self.time_limit = time_limit
         self.max_context_tokens = max_context_tokens
-        self._model = None
-        self._load_error: ModelLoadError | None = None
-        self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
         self._finished_rows: list[bool] = []
         self._recent_rtfs: deque[float] = deque(maxlen=8)
@@ -165,10 +203,6 @@ class ASRModel:
         self._timed_out: list[bool] = []
         self._waiting = 0  # requests waiting for, or holding, the generate lock
         self._waiting_lock = threading.Lock()
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
 
     @property
     def weight_bytes(self) -> int | None:
@@ -189,26 +223,6 @@ class ASRModel:
         """Requests that wait for this model, the running one included."""
         return self._waiting
 
-    @property
-    def load_error(self) -> ModelLoadError | None:
-        """Why the model could not be loaded, once a load has failed."""
-        return self._load_error
-
-    def load(self):
-        """Load the checkpoint once; later calls return the same `Qwen3ASRModel`, or raise the same error at once
-        (a Hub id that cannot be fetched would otherwise stall every request on network retries)."""
-        if self._model is None:
-            with self._load_lock:
-                if self._load_error is not None:
-                    raise self._load_error
-                if self._model is None:
-                    try:
-                        self._model = self._from_pretrained()
-                    except ModelLoadError as error:
-                        self._load_error = error
-                        raise
-        return self._model
-
     def _from_pretrained(self):
         from qwen_asr import Qwen3ASRModel
 
@@ -222,7 +236,7 @@ class ASRModel:
                 max_new_tokens=self.max_new_tokens,
             )
         except Exception as error:  # transformers raises OSError, ValueError, HFValidationError... for one cause
-            raise ModelLoadError(_explain_load_failure(self.model_id, error)) from error
+            raise ModelLoadError(load_failure_message(self.model_id, error)) from error
         model.model.eval()
         if self.dtype == INT8:
             quantize_int8(model.model)
@@ -249,6 +263,30 @@ class ASRModel:
             return result
 
         network.generate = generate_and_record
+
+    def generate_from_prompt(self, prompt: str, audio: np.ndarray) -> tuple[str, bool]:
+        """What the model writes after `prompt` (a qwen-asr chat prompt, perhaps with text already decoded appended)
+        for one 16 kHz clip: the decoded new text and whether it ended on its own, not at the token or time limit.
+
+        `Qwen3ASRModel.transcribe` builds its own prompts, so streaming, which continues a prefix, generates here;
+        under the same lock, so it never interleaves with a transcription.
+        """
+        model = self.load()
+        self._count_waiting(+1)
+        try:
+            with self._generate_lock, torch.no_grad():
+                self._finished_rows.clear()
+                self._timed_out.clear()
+                self._set_generation_limits(len(audio) / SAMPLE_RATE)  # the same token and time limits
+                inputs = model.processor(text=[prompt], audio=[audio], return_tensors="pt", padding=True)
+                inputs = inputs.to(model.model.device).to(model.model.dtype)
+                output = model.model.generate(**inputs)
+                finished = all(self._finished_rows)
+        finally:
+            self._count_waiting(-1)
+        new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :]
+        text = model.processor.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return text[0], finished
 
     def transcribe(self, audio: np.ndarray, language: str | None = DEFAULT_LANGUAGE, context: str = "") -> Transcript:
         """Transcribe one 16 kHz mono clip (as `asr_pt.audio.load_audio` returns it)."""

@@ -7,6 +7,7 @@ No machine here can download the 1.7B models, so every test loads this checkpoin
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -57,8 +58,10 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer(merges: int = 400) -> Qwen2TokenizerFast:
-    """A byte-level BPE trained on the shipped Portuguese sentences, padded with unused entries up to Qwen's ids."""
+def build_tokenizer(merges: int = 400, special_token_ids: Mapping[str, int] = SPECIAL_TOKEN_IDS) -> Qwen2TokenizerFast:
+    """A byte-level BPE trained on the shipped Portuguese sentences, padded with unused entries up to Qwen's ids.
+
+    `special_token_ids` places special tokens at given ids (the tiny aligner adds Qwen's `<timestamp>`)."""
     sentences = SENTENCES_PATH.read_text(encoding="utf-8").splitlines()
     pre_tokenizer = pre_tokenizers.Sequence(
         [
@@ -75,14 +78,14 @@ def build_tokenizer(merges: int = 400) -> Qwen2TokenizerFast:
     )
     state = json.loads(trained.to_str())["model"]
     vocab: dict[str, int] = state["vocab"]
-    first_special = min(SPECIAL_TOKEN_IDS.values())
+    first_special = min(special_token_ids.values())
     vocab.update({f"<|unused_{i}|>": i for i in range(len(vocab), first_special)})
     merge_pairs = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
 
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merge_pairs))
     tokenizer.pre_tokenizer = pre_tokenizer
     tokenizer.decoder = decoders.ByteLevel()
-    by_id = {i: t for t, i in SPECIAL_TOKEN_IDS.items()}
+    by_id = {i: t for t, i in special_token_ids.items()}
     for token_id in range(first_special, max(by_id) + 1):
         tokenizer.add_special_tokens([by_id.get(token_id, f"<|reserved_{token_id}|>")])
     tokenizer.add_tokens([ASR_TEXT_TOKEN])

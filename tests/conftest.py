@@ -11,6 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from asr_pt.espeak import speak  # noqa: E402
+from asr_pt.tiny_aligner import build_tiny_aligner  # noqa: E402
 from asr_pt.tiny_model import LEARNABLE, SENTENCES_PATH, build_tiny_model  # noqa: E402
 
 SENTENCES = SENTENCES_PATH.read_text(encoding="utf-8").splitlines()
@@ -25,6 +26,11 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def other_tiny_model_dir(tmp_path_factory) -> Path:
     """A second tiny model whose weights differ, so that two models disagree."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-seed2"), seed=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_aligner_dir(tmp_path_factory) -> Path:
+    return build_tiny_aligner(tmp_path_factory.mktemp("tiny-aligner"), seed=1)
 
 
 @pytest.fixture(scope="session")
@@ -103,15 +109,16 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def serve_demo():
     """Starts the page as `python app.py` does (models loading in the background) and returns its URL."""
+    from asr_pt.alignment import Aligner
     from asr_pt.models import ASRModel
     from asr_pt.ui import Models, build_demo, launch
 
     demos = []
 
-    def serve(finetuned: str, base: str) -> str:
+    def serve(finetuned: str, base: str, aligner: str | None = None) -> str:
         models = Models(*(ASRModel(m, max_new_tokens=DEMO_MAX_NEW_TOKENS) for m in (finetuned, base)))
         models.load_in_background()
-        demo = build_demo(models, max_seconds=DEMO_MAX_SECONDS)
+        demo = build_demo(models, max_seconds=DEMO_MAX_SECONDS, aligner=Aligner(aligner) if aligner else None)
         port = free_port()
         launch(demo, max_seconds=DEMO_MAX_SECONDS, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
         demos.append(demo)
@@ -123,8 +130,8 @@ def serve_demo():
 
 
 @pytest.fixture(scope="session")
-def demo_url(serve_demo, tiny_model_dir, other_tiny_model_dir) -> str:
-    return serve_demo(str(tiny_model_dir), str(other_tiny_model_dir))
+def demo_url(serve_demo, tiny_model_dir, other_tiny_model_dir, tiny_aligner_dir) -> str:
+    return serve_demo(str(tiny_model_dir), str(other_tiny_model_dir), str(tiny_aligner_dir))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -182,5 +182,7 @@ def test_the_readme_api_example_works(demo_url, monkeypatch, capsys):
     example = re.search(r"```python\n(.*?)```", demo_section, re.S).group(1)
     monkeypatch.chdir(REPO)
     exec(example.replace("http://127.0.0.1:7860/", demo_url), {})
-    texts_line, wer_line = capsys.readouterr().out.strip().splitlines()[-2:]
+    texts_line, wer_line, words_line = capsys.readouterr().out.strip().splitlines()[-3:]
     assert texts_line.strip() and float(wer_line) >= 0
+    word, start, end = words_line.split()  # the /word_timings example
+    assert word == "O" and 0 <= float(start) <= float(end)

@@ -289,13 +289,14 @@ def test_a_refused_request_is_one_log_line_without_a_traceback(app, tmp_path, ca
     assert "Traceback" not in capfd.readouterr().err
 
 
-def test_the_api_has_defaults_and_only_its_two_endpoints_and_the_page_names_its_models(app, speech_clips):
+def test_the_api_has_defaults_and_only_its_endpoints_and_the_page_names_its_models(app, speech_clips):
     url, models, _ = app
     client = Client(url, verbose=False)
     result = client.predict(handle_file(str(speech_clips[0][0])), api_name="/transcribe")  # language, context, ...
     assert result["language"] == "Portuguese" and result["reference"] == ""
     api = client.view_api(return_format="dict", print_info=False)
-    assert set(api["named_endpoints"]) == {"/transcribe", "/status"} and not api["unnamed_endpoints"]
+    assert set(api["named_endpoints"]) == {"/transcribe", "/transcribe_many", "/status"}
+    assert not api["unnamed_endpoints"]
     config = httpx.get(url + "config").json()
     assert not [dep["api_name"] for dep in config["dependencies"] if "lambda" in str(dep["api_name"])]
     texts = [component["props"].get("value") or "" for component in config["components"]]

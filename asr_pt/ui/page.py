@@ -9,15 +9,20 @@ from pathlib import Path
 
 import gradio as gr
 
+from asr_pt.alignment import Aligner
+from asr_pt.audio import MAX_BYTES_PER_SECOND
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.review.logins import LoginThrottle, ReviewerSessions
 from asr_pt.review.store import ReviewStore
+from asr_pt.ui.batch import batch_tab
 from asr_pt.ui.data import DataTab
 from asr_pt.ui.handouts import Handouts
+from asr_pt.ui.live import live_tab
 from asr_pt.ui.login import Login, ReviewAccess
 from asr_pt.ui.review import KEYBOARD_HEAD, ReviewTab
 from asr_pt.ui.send_to_review import SendRate, send_to_review_button
 from asr_pt.ui.status import Models, status_markdown
+from asr_pt.ui.timings import aligner_from_env, review_timings, transcribe_timings
 from asr_pt.ui.transcribe import transcribe_tab
 
 MAX_SECONDS = float(os.environ.get("ASR_PT_DEMO_MAX_SECONDS", 180))
@@ -31,21 +36,21 @@ QUEUE_SIZE = int(os.environ.get("ASR_PT_DEMO_QUEUE_SIZE", 20))
 # Every 10 minutes, delete what Gradio cached more than 30 minutes ago: above all uploads that no request used (a
 # request deletes its upload once read) or that Gradio refused before the request ran.
 CACHE_SWEEP = (600, 1800)
-# Room for a clip of MAX_SECONDS as 48 kHz stereo 32-bit WAV, the largest a recorder commonly writes.
-MAX_FILE_BYTES_PER_SECOND = 48000 * 2 * 4
 CSS = """
 .model-output textarea { font-size: 1.1rem !important; line-height: 1.5 !important; }
 #status p { margin: 0.15em 0; }
 """
 
 
-def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess) -> None:
+def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, aligner: Aligner) -> None:
     """The Review and Data tabs, inside the page's `gr.Tabs`, sharing one login."""
     handouts = Handouts()
     handouts.sweep_in_background()
     with gr.Tab("Review"):
         login = Login(access, ReviewerSessions(), LoginThrottle())
-        ReviewTab(demo, store, login, handouts)
+        review = ReviewTab(demo, store, login, handouts)
+        with review.timings_slot:
+            review_timings(aligner, store, login, review.key, review.editor, review.audio)
     with gr.Tab("Data") as data:
         tab = DataTab(store, login, handouts)
     data.select(tab.figures, login.token, tab.outputs, api_visibility="private")
@@ -84,8 +89,11 @@ def build_demo(
     access: ReviewAccess | None = None,
     queue_size: int = QUEUE_SIZE,
     send_rate: SendRate | None = None,
+    aligner: Aligner | None = None,
 ) -> gr.Blocks:
-    """The page; with a review store it also has "send to review" and the Review and Data tabs."""
+    """The page; with a review store it also has "send to review" and the Review and Data tabs. Word timings use
+    `aligner`, by default the one `ASR_PT_ALIGNER_MODEL` names (loaded the first time it is asked for)."""
+    aligner = aligner or aligner_from_env()
     with gr.Blocks(title="Qwen3-ASR Portuguese: fine-tuned vs zero-shot", delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown(
             "# 🎙️ Qwen3-ASR Portuguese: fine-tuned vs zero-shot\n"
@@ -94,13 +102,19 @@ def build_demo(
             "rates and a word diff."
         )
         status = gr.Markdown(status_markdown(models), elem_id="status")
+        send_rate = send_rate or SendRate()  # one limit for every way into the review queue
         with gr.Tabs():
             with gr.Tab("Transcribe"):
                 transcribed = transcribe_tab(models, status, max_seconds)
+                transcribe_timings(aligner, transcribed, max_seconds)
                 if store is not None:
-                    send_to_review_button(store, transcribed.last, max_seconds, send_rate or SendRate())
+                    send_to_review_button(store, transcribed.last, max_seconds, send_rate)
+            with gr.Tab("Live microphone"):
+                live_tab(demo, models)
+            with gr.Tab("Many files"):
+                batch_tab(models, max_seconds, store, send_rate)
             if store is not None:
-                review_tabs(demo, store, access or ReviewAccess.from_env())
+                review_tabs(demo, store, access or ReviewAccess.from_env(), aligner)
 
         timer = gr.Timer(1.0)
 
@@ -122,7 +136,7 @@ def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, **kwargs):
     """`demo.launch` with the page's look, the review keyboard shortcuts, an upload limit that fits the longest clip
     accepted and at most `SESSION_CAPACITY` sessions' state. No folder is an allowed path: a reviewer's clips and
     exports are handed out one by one (`asr_pt.ui.handouts`)."""
-    max_file_size = math.ceil(max_seconds * MAX_FILE_BYTES_PER_SECOND)
+    max_file_size = math.ceil(max_seconds * MAX_BYTES_PER_SECOND)
     theme = gr.themes.Soft(primary_hue="emerald", secondary_hue="amber")
     kwargs.setdefault("state_session_capacity", SESSION_CAPACITY)
     return demo.launch(max_file_size=max_file_size, theme=theme, css=CSS, head=KEYBOARD_HEAD, **kwargs)

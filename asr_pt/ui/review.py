@@ -99,6 +99,7 @@ class ReviewTab:
                 interactive=False,
                 elem_id="review-audio",
             )
+            self.timings_slot = gr.Column()  # the page puts word timings here (asr_pt.ui.timings)
             with gr.Row():
                 self.finetuned = gr.Textbox(
                     label="Fine-tuned hypothesis", interactive=False, elem_id="review-finetuned"

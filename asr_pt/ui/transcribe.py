@@ -28,8 +28,9 @@ from asr_pt.compare import (
     pair_name,
 )
 from asr_pt.metrics import PROTOCOLS
-from asr_pt.models import AUTO_LANGUAGE, DEFAULT_LANGUAGE, ModelLoadError, supported_languages
+from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from asr_pt.ui.diffs import DIFF_COLORS, spaced
+from asr_pt.ui.languages import language_choices
 from asr_pt.ui.send_to_review import LAST_CLIP_SECONDS, LastClip
 from asr_pt.ui.status import TITLES, Models, explain_load_failure, log, status_markdown
 from asr_pt.ui.uploads import RecentUploads
@@ -196,10 +197,7 @@ def transcribe_tab(models: Models, status: gr.Markdown, max_seconds: float) -> T
             )
             button = gr.Button("Transcribe with both models", variant="primary")
         with gr.Column(scale=2):
-            languages = [("Portuguese", DEFAULT_LANGUAGE), ("Automatic detection", AUTO_LANGUAGE)] + [
-                (name, name) for name in supported_languages() if name != DEFAULT_LANGUAGE
-            ]
-            language = gr.Dropdown(languages, value=DEFAULT_LANGUAGE, label="Language")
+            language = gr.Dropdown(language_choices(), value=DEFAULT_LANGUAGE, label="Language")
             context = gr.Textbox(
                 "",
                 label="Context or hotwords (optional)",

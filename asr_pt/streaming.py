@@ -1,0 +1,198 @@
+"""Live transcription as the visitor speaks: qwen-asr's streaming algorithm, on the transformers backend.
+
+qwen-asr streams only on vLLM (`Qwen3ASRModel.streaming_transcribe`). The algorithm is the same here: every
+`chunk_seconds` of new audio, all the audio heard so far is transcribed again, with the text already decoded as the
+start of the answer, less its last `unfixed_tokens` tokens (the words most likely to change as more audio arrives);
+the first `unfixed_chunks` chunks get no such prefix. qwen-asr's state, prompt and output parsing are used as they
+are; only the generate call is the transformers one (`ASRModel.generate_from_prompt`, under the model's lock).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from asr_pt.audio import MIN_SECONDS, SAMPLE_RATE, AudioError, pcm_to_float
+from asr_pt.models import AUTO_LANGUAGE, DEFAULT_LANGUAGE, ASRModel
+
+MAX_STREAM_SECONDS = float(os.environ.get("ASR_PT_STREAM_MAX_SECONDS", 30))
+CHUNK_SECONDS = 2.0  # qwen-asr's defaults
+UNFIXED_CHUNKS = 2
+UNFIXED_TOKENS = 5
+# What one piece from a microphone may be: browsers record at 8-96 kHz and send a piece every half second.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 192000
+MAX_PIECE_SECONDS = 5.0
+MAX_CHANNELS = 8
+
+
+@dataclass(frozen=True)
+class Step:
+    """One re-transcription: how much audio it covered and how long it took."""
+
+    heard_seconds: float
+    seconds: float
+
+
+class LiveStream:
+    """One visitor's live transcript. Feed it the microphone's pieces as they come; read `text`.
+
+    Holds at most `max_seconds` of audio; the piece that reaches the limit is cut there, the stream transcribes what
+    it holds a last time and ends, with `finished` saying why.
+    """
+
+    def __init__(
+        self,
+        model: ASRModel,
+        *,
+        language: str | None = DEFAULT_LANGUAGE,
+        context: str = "",
+        max_seconds: float = MAX_STREAM_SECONDS,
+        chunk_seconds: float = CHUNK_SECONDS,
+        unfixed_chunks: int = UNFIXED_CHUNKS,
+        unfixed_tokens: int = UNFIXED_TOKENS,
+    ):
+        from qwen_asr.inference.qwen3_asr import ASRStreamingState
+        from qwen_asr.inference.utils import normalize_language_name, validate_language
+
+        if chunk_seconds <= 0 or max_seconds <= 0:
+            raise ValueError("chunk_seconds and max_seconds must be positive")
+        forced = None
+        if language not in (None, "", AUTO_LANGUAGE):
+            forced = normalize_language_name(language)
+            validate_language(forced)
+        qwen = model.load()
+        self.model = model
+        self.max_seconds = max_seconds
+        self._tokenizer = qwen.processor.tokenizer
+        self.state = ASRStreamingState(
+            unfixed_chunk_num=unfixed_chunks,
+            unfixed_token_num=unfixed_tokens,
+            chunk_size_sec=chunk_seconds,
+            chunk_size_samples=max(1, round(chunk_seconds * SAMPLE_RATE)),
+            chunk_id=0,
+            buffer=np.zeros(0, dtype=np.float32),
+            audio_accum=np.zeros(0, dtype=np.float32),
+            prompt_raw=qwen._build_text_prompt(context=context or "", force_language=forced),
+            context=context or "",
+            force_language=forced,
+            language="",
+            text="",
+            _raw_decoded="",
+        )
+        self._sample_rate: int | None = None
+        self._resampler: soxr.ResampleStream | None = None
+        self.steps: list[Step] = []
+        self.truncated = False  # some step hit max_new_tokens
+        self.finished: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.state.text
+
+    @property
+    def heard_seconds(self) -> float:
+        return (len(self.state.audio_accum) + len(self.state.buffer)) / SAMPLE_RATE
+
+    @property
+    def audio(self) -> np.ndarray:
+        """Everything heard so far, 16 kHz mono."""
+        return np.concatenate([self.state.audio_accum, self.state.buffer])
+
+    def feed(self, sample_rate: int, samples: np.ndarray) -> bool:
+        """Add one piece from the microphone (Gradio's rate and int16 or float samples, mono or (samples,
+        channels)); transcribe again for every full chunk. Returns whether the text was updated.
+
+        Raises AudioError for a piece no microphone sends (odd rate, shape or length, a change of rate).
+        """
+        if self.finished:
+            return False
+        piece = self._to_16k(sample_rate, samples)
+        room = round(self.max_seconds * SAMPLE_RATE) - len(self.state.audio_accum) - len(self.state.buffer)
+        at_limit = len(piece) >= room
+        self.state.buffer = np.concatenate([self.state.buffer, piece[:room]])
+        updated = False
+        while len(self.state.buffer) >= self.state.chunk_size_samples:
+            size = self.state.chunk_size_samples
+            chunk, self.state.buffer = self.state.buffer[:size], self.state.buffer[size:]
+            self.state.audio_accum = np.concatenate([self.state.audio_accum, chunk])
+            self._step()
+            updated = True
+        if at_limit:
+            updated = self.finish(f"stopped at {self.max_seconds:g} s, the longest a live stream may run") or updated
+        return updated
+
+    def finish(self, reason: str = "the recording stopped", *, transcribe_tail: bool = True) -> bool:
+        """End the stream; with `transcribe_tail`, first transcribe the audio not yet in a full chunk, as qwen-asr's
+        `finish_streaming_transcribe` does. Returns whether the text was updated."""
+        if self.finished:
+            return False
+        self.finished = reason
+        if not transcribe_tail:
+            return False
+        tail, self.state.buffer = self.state.buffer, np.zeros(0, dtype=np.float32)
+        if self._resampler is not None:  # the resampler holds back a few milliseconds until told the audio ended
+            tail = np.concatenate([tail, self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)])
+        limit = round(self.max_seconds * SAMPLE_RATE)
+        self.state.audio_accum = np.concatenate([self.state.audio_accum, tail])[:limit]
+        if not len(tail) or len(self.state.audio_accum) < MIN_SECONDS * SAMPLE_RATE:  # qwen-asr fails on less
+            return False
+        self._step()
+        return True
+
+    def release(self) -> None:
+        """End the stream and let go of its audio at once (the visitor left)."""
+        self.finished = self.finished or "the page was closed"
+        self.state.audio_accum = self.state.buffer = np.zeros(0, dtype=np.float32)
+        self._resampler = None
+
+    def _step(self) -> None:
+        from qwen_asr.inference.utils import parse_asr_output
+
+        state = self.state
+        prefix = self._prefix() if state.chunk_id >= state.unfixed_chunk_num else ""
+        start = time.perf_counter()
+        generated, ended = self.model.generate_from_prompt(state.prompt_raw + prefix, state.audio_accum)
+        self.steps.append(Step(len(state.audio_accum) / SAMPLE_RATE, time.perf_counter() - start))
+        self.truncated = self.truncated or not ended
+        state._raw_decoded = prefix + generated
+        state.language, state.text = parse_asr_output(state._raw_decoded, user_language=state.force_language)
+        state.chunk_id += 1
+
+    def _prefix(self) -> str:
+        """The text decoded so far less its last tokens, backing off further while that cuts a character in two."""
+        ids = self._tokenizer.encode(self.state._raw_decoded)
+        keep = len(ids) - self.state.unfixed_token_num
+        while keep > 0:
+            prefix = self._tokenizer.decode(ids[:keep])
+            if "\ufffd" not in prefix:
+                return prefix
+            keep -= 1
+        return ""
+
+    def _to_16k(self, sample_rate: int, samples: np.ndarray) -> np.ndarray:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer):
+            raise AudioError(f"the sample rate must be an integer, not {type(sample_rate).__name__}")
+        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+            raise AudioError(f"unsupported sample rate {sample_rate} Hz: a microphone records at 8-192 kHz")
+        if self._sample_rate not in (None, sample_rate):
+            raise AudioError(f"the sample rate changed from {self._sample_rate} to {sample_rate} Hz mid-stream")
+        samples = np.asarray(samples)
+        if samples.ndim not in (1, 2) or (samples.ndim == 2 and not 0 < samples.shape[1] <= MAX_CHANNELS):
+            raise AudioError(f"a microphone piece must be (samples,) or (samples, channels), not {samples.shape}")
+        if len(samples) > MAX_PIECE_SECONDS * sample_rate:
+            raise AudioError(f"a microphone piece may hold at most {MAX_PIECE_SECONDS:g} s of audio")
+        samples = pcm_to_float(samples)
+        if not np.isfinite(samples).all():
+            raise AudioError("the audio contains NaN or infinite samples")
+        if samples.ndim == 2:
+            samples = samples.mean(axis=1)
+        samples = np.clip(samples, -1.0, 1.0).astype(np.float32)
+        if self._sample_rate is None:
+            self._sample_rate = int(sample_rate)
+            if sample_rate != SAMPLE_RATE:
+                self._resampler = soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype="float32")
+        return samples if self._resampler is None else self._resampler.resample_chunk(samples)

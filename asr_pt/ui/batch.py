@@ -1,0 +1,215 @@
+"""The Many files tab: several clips (or zips of them) through both models in batches (`asr_pt.batch`), a table,
+CSV and JSONL downloads and "send all to review".
+
+What a visitor's batch produced stays on the server, in their session's `BatchSession`: "send all to review" stores
+only those rows, never values the browser sends back. The session's folder (unpacked zips, downloads) is deleted
+when the next batch starts and when Gradio drops the session.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+
+import gradio as gr
+
+from asr_pt.audio import AudioError, load_audio
+from asr_pt.batch import FileResult, transcribe_many
+from asr_pt.compare import BASE, FINETUNED
+from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
+from asr_pt.review.store import ReviewStore
+from asr_pt.ui.languages import language_choices
+from asr_pt.ui.send_to_review import SendRate
+from asr_pt.ui.status import TITLES, Models, log
+from asr_pt.ui.transcribe import seconds_words
+from asr_pt.uploads import MAX_FILES, MAX_TOTAL_SECONDS, Upload, UploadError, gather
+
+MAX_REVIEW_PER_SESSION = int(os.environ.get("ASR_PT_BATCH_MAX_REVIEW", 100))
+SESSION_SECONDS = 3600  # a session's batch is kept this long after its last use
+HEADERS = ["file", "seconds", TITLES[FINETUNED], TITLES[BASE], "WER %", "flags"]
+DATATYPES = ["str", "number", "str", "str", "number", "str"]
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets would run as a formula
+
+
+class BatchSession:
+    """One visitor's last batch: the files, what the models made of them, the downloads, what went to review."""
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="asr-pt-batch-"))
+        # The folder goes with the session however Gradio drops it: time to live, closing, or eviction of the
+        # oldest sessions beyond its capacity (which calls no delete_callback).
+        self.close = weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
+        self.uploads: list[Upload] = []
+        self.rows: list[FileResult] = []
+        self.model_ids: dict[str, str] = {}
+        self.reviewed = 0  # items this session has sent to review
+        self.sent = False  # this batch went to review already
+
+    def start(self) -> Path:
+        """Forget the last batch; returns an empty folder for this one's unpacked files."""
+        shutil.rmtree(self.folder / "batch", ignore_errors=True)
+        self.uploads, self.rows, self.sent = [], [], False
+        return self.folder / "batch"
+
+
+def transcribe_files(
+    models: Models,
+    files: list[str] | None,
+    language: str,
+    session: BatchSession | None,
+    max_seconds: float,
+    progress=None,
+) -> tuple[list[dict], BatchSession]:
+    """The `/transcribe_many` endpoint: files and language -> one row per file; the session keeps the batch."""
+    if not files:
+        raise gr.Error("Upload audio files (or a zip of them) first.")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise gr.Error("Expected a list of uploaded files.")
+    session = session or BatchSession()
+    folder = session.start()
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done / total, desc=f"{done} of {total} files")
+
+    try:
+        uploads = gather(files, folder)
+        rows = transcribe_many(
+            uploads, models[FINETUNED], models[BASE], language=language, max_seconds=max_seconds, progress=report
+        )
+    except (UploadError, ValueError, ModelLoadError) as error:
+        log.info("batch refused: %s", error)
+        raise gr.Error(str(error)) from error
+    session.uploads, session.rows = uploads, rows
+    session.model_ids = {side: models[side].model_id for side in (FINETUNED, BASE)}
+    return [row.to_dict() for row in rows], session
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A cell no spreadsheet runs as a formula: file names come from visitors."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def write_downloads(session: BatchSession) -> tuple[str, str]:
+    """The batch as CSV and JSONL in the session's folder (Gradio serves its own copy of each)."""
+    records = [row.to_dict() for row in session.rows]
+    csv_path, jsonl_path = session.folder / "transcripts.csv", session.folder / "transcripts.jsonl"
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]) if records else ["file"])
+        writer.writeheader()
+        for record in records:
+            record["truncated"] = " ".join(record["truncated"])
+            writer.writerow({key: spreadsheet_safe(value) for key, value in record.items()})
+    with open(jsonl_path, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(row.to_dict(), ensure_ascii=False) + "\n" for row in session.rows)
+    return str(csv_path), str(jsonl_path)
+
+
+def table_rows(rows: list[FileResult]) -> list[list]:
+    def flags(row: FileResult) -> str:
+        cut = [f"{TITLES[side]} cut at the token limit" for side in row.truncated]
+        return "; ".join(cut + ([f"⚠️ {row.error}"] if row.error else []))
+
+    return [
+        [
+            row.file,
+            row.audio_seconds,
+            row.finetuned,
+            row.base,
+            None if row.wer is None else round(row.wer, 1),
+            flags(row),
+        ]
+        for row in rows
+    ]
+
+
+def show_batch(session: BatchSession | None) -> tuple[list[list], str, str, str]:
+    """The table, the downloads and a summary line, from the session's batch (not from the browser)."""
+    if session is None or not session.rows:
+        raise gr.Error("Transcribe files first.")
+    failed = sum(row.audio_seconds is None for row in session.rows)
+    seconds = sum(row.audio_seconds or 0 for row in session.rows)
+    summary = f"**{len(session.rows) - failed}** files transcribed ({seconds:.1f} s of audio)"
+    summary += f", **{failed}** could not be" if failed else ""
+    return table_rows(session.rows), *write_downloads(session), summary
+
+
+def send_batch_to_review(store: ReviewStore, session: BatchSession | None, rate: SendRate) -> str:
+    """Queue every file both models transcribed, with both texts as the models wrote them, for reviewers, within
+    the session's limit and the page's hourly limit shared by every visitor."""
+    if session is None or not session.rows:
+        raise gr.Error("Transcribe files first, then send them to review.")
+    if session.sent:
+        raise gr.Error("This batch is in review already.")
+    ready = [
+        (upload, row)
+        for upload, row in zip(session.uploads, session.rows, strict=True)
+        if upload.path is not None and row.finetuned is not None and row.base is not None
+    ]
+    room = MAX_REVIEW_PER_SESSION - session.reviewed
+    if room <= 0:
+        raise gr.Error(f"A visitor may send at most {MAX_REVIEW_PER_SESSION} clips to review.")
+    ids = []
+    for upload, row in ready[:room]:
+        if rate.take() > 0:
+            break
+        try:
+            samples = load_audio(upload.path)
+        except AudioError:  # the file went away since it was transcribed
+            continue
+        ids.append(
+            store.add_item(
+                samples,
+                hypothesis_finetuned=row.finetuned,
+                hypothesis_base=row.base,
+                model_finetuned=session.model_ids[FINETUNED],
+                model_base=session.model_ids[BASE],
+            )
+        )
+    session.sent = True
+    session.reviewed += len(ids)
+    left = len(ready) - len(ids)
+    return f"Sent {len(ids)} clips to review. Thank you!" + (
+        f" {left} were not sent (a limit on sends was reached; try later)." if left else ""
+    )
+
+
+def batch_tab(models: Models, max_seconds: float, store: ReviewStore | None, rate: SendRate) -> None:
+    gr.Markdown(
+        f"Upload several clips, or a zip of them (up to {MAX_FILES} files, {seconds_words(max_seconds)} each and "
+        f"{seconds_words(MAX_TOTAL_SECONDS)} in all): both models transcribe them in batches."
+    )
+    with gr.Row(equal_height=False):
+        files = gr.File(file_count="multiple", type="filepath", label="Audio files or zips", elem_id="batch-files")
+        with gr.Column():
+            language = gr.Dropdown(language_choices(), value=DEFAULT_LANGUAGE, label="Language")
+            button = gr.Button("Transcribe all with both models", variant="primary")
+    session = gr.State(None, time_to_live=SESSION_SECONDS, delete_callback=lambda s: s and s.close())
+    summary = gr.Markdown(elem_id="batch-summary")
+    table = gr.Dataframe(headers=HEADERS, datatype=DATATYPES, interactive=False, wrap=True, elem_id="batch-table")
+    with gr.Row():
+        csv_file = gr.File(label="CSV", interactive=False, elem_id="batch-csv")
+        jsonl_file = gr.File(label="JSONL", interactive=False, elem_id="batch-jsonl")
+    with gr.Accordion("API result (what `/transcribe_many` returns)", open=False):
+        result = gr.JSON(label="result")
+
+    def run(files, language, session, progress=gr.Progress()):  # noqa: B008 (how Gradio asks for a progress bar)
+        return transcribe_files(models, files, language, session, max_seconds, progress)
+
+    button.click(run, [files, language, session], [result, session], api_name="transcribe_many").success(
+        show_batch, session, [table, csv_file, jsonl_file, summary], api_visibility="private"
+    )
+    if store is not None:
+        with gr.Row():
+            send = gr.Button("Send all to review", size="sm", elem_id="batch-send-to-review")
+            message = gr.Markdown("Stores these clips and both transcripts for our reviewers to correct.")
+
+        def send_all(session):
+            return send_batch_to_review(store, session, rate)
+
+        send.click(send_all, session, message, api_visibility="private")

@@ -1,0 +1,161 @@
+"""The Live microphone tab: the fine-tuned model's transcript grows while the visitor speaks (`asr_pt.streaming`);
+when they stop, both models compare on the whole recording (`asr_pt.compare`), as on the Transcribe tab.
+
+Each visitor's stream lives in their session's `gr.State`, on the server. Gradio keeps a closed session's state for
+an hour, so `LiveStreams` also knows each session's stream (weakly) and frees its audio when the page is closed.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import gradio as gr
+import numpy as np
+
+from asr_pt.audio import SAMPLE_RATE, AudioError
+from asr_pt.compare import BASE, FINETUNED, compare
+from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
+from asr_pt.streaming import MAX_STREAM_SECONDS, LiveStream
+from asr_pt.ui.languages import language_choices
+from asr_pt.ui.status import TITLES, Models, log
+from asr_pt.ui.transcribe import run_markdown, scores_markdown
+
+STREAM_EVERY = 0.5  # seconds between the browser's pieces; the model runs on every 2 s of audio
+IDLE_STATE_SECONDS = 600  # a stream not fed for this long is dropped even if the page stays open
+RECORDING_STOPPED = "the recording stopped"  # the next piece starts a new stream
+
+
+class LiveStreams:
+    """Which session holds which stream, so that leaving the page (`demo.unload`) frees it at once."""
+
+    def __init__(self):
+        self._streams: weakref.WeakValueDictionary[str, LiveStream] = weakref.WeakValueDictionary()
+        self._lock = threading.Lock()
+
+    def start(self, session: str, stream: LiveStream) -> None:
+        with self._lock:
+            previous = self._streams.get(session)
+            self._streams[session] = stream
+        if previous is not None:
+            previous.release()
+
+    def drop(self, session: str) -> None:
+        with self._lock:
+            stream = self._streams.pop(session, None)
+        if stream is not None:
+            stream.release()
+
+    def sessions(self) -> list[str]:
+        return list(self._streams)
+
+
+LIVE_STREAMS = LiveStreams()
+
+
+def live_status(stream: LiveStream) -> str:
+    line = f"Heard **{stream.heard_seconds:.1f} s** of at most {stream.max_seconds:g} s"
+    if stream.truncated:
+        line += " · ⚠️ the text was cut at the model's token limit"
+    return line + (f" · **{stream.finished}**" if stream.finished else "")
+
+
+def hear(
+    models: Models,
+    piece: tuple[int, np.ndarray] | None,
+    stream: LiveStream | None,
+    language: str,
+    session: str,
+    max_seconds: float = MAX_STREAM_SECONDS,
+) -> tuple[str, str, LiveStream | None]:
+    """One piece from the microphone: starts the session's stream on the first, returns the text so far, the line
+    under it and the stream (the session's state)."""
+    if piece is None:
+        return (stream.text, live_status(stream), stream) if stream else ("", "", None)
+    model = models[FINETUNED]
+    new = stream is None or stream.finished == RECORDING_STOPPED  # the visitor's first or next recording
+    if new and not model.loaded and model.load_error is None:  # waiting here would stall the page
+        return "", "⏳ The fine-tuned model is still loading: the live transcript starts once it is ready.", None
+    try:
+        if new:
+            stream = LiveStream(model, language=language, max_seconds=max_seconds)
+        sample_rate, samples = piece
+        stream.feed(sample_rate, samples)
+        if new:  # only a stream that took its first piece is the session's
+            LIVE_STREAMS.start(session, stream)
+    except (ValueError, ModelLoadError) as error:  # AudioError is a ValueError: a piece no microphone sends
+        log.info("live piece refused: %s", error)
+        raise gr.Error(str(error)) from error
+    return stream.text, live_status(stream), stream
+
+
+def compare_recording(models: Models, stream: LiveStream | None, language: str, max_seconds: float) -> dict:
+    """The whole recording through both models, as `/transcribe` returns it; ends the stream."""
+    if stream is None or not len(stream.audio):
+        raise gr.Error("Nothing was recorded: allow the microphone, press Record and speak.")
+    stream.finish(RECORDING_STOPPED, transcribe_tail=False)  # the comparison transcribes the whole recording anyway
+    try:
+        return compare(
+            (SAMPLE_RATE, stream.audio), models[FINETUNED], models[BASE], language=language, max_seconds=max_seconds
+        ).to_dict()
+    except (AudioError, ValueError, ModelLoadError) as error:
+        raise gr.Error(str(error)) from error
+
+
+def show_comparison(result: dict) -> tuple[str, str, str, str, str]:
+    """Both models' texts and details, and the scores table, from `compare_recording`'s result."""
+    runs = result["runs"]
+    texts = [(runs[side]["transcript"] or {}).get("text", "") for side in (FINETUNED, BASE)]
+    details = [run_markdown(side, runs[side]) for side in (FINETUNED, BASE)]
+    return texts[0], details[0], texts[1], details[1], scores_markdown(result)
+
+
+def live_tab(demo: gr.Blocks, models: Models, max_stream_seconds: float = MAX_STREAM_SECONDS) -> None:
+    gr.Markdown(
+        f"Press **Record** and speak Portuguese: the fine-tuned model's transcript grows every 2 s as it hears you "
+        f"(up to {max_stream_seconds:g} s). Press **Stop**, and both models compare on the whole recording."
+    )
+    with gr.Row(equal_height=False):
+        microphone = gr.Audio(
+            sources=["microphone"], streaming=True, type="numpy", label="Live microphone", elem_id="live-audio"
+        )
+        language = gr.Dropdown(language_choices(), value=DEFAULT_LANGUAGE, label="Language")
+    live_text = gr.Textbox(
+        label=f"Live · {TITLES[FINETUNED]}",
+        lines=3,
+        interactive=False,
+        elem_id="live-text",
+        elem_classes="model-output",
+    )
+    live_info = gr.Markdown(elem_id="live-info")
+    stream = gr.State(None, time_to_live=IDLE_STATE_SECONDS, delete_callback=lambda s: s and s.release())
+    gr.Markdown("### The whole recording, both models")
+    with gr.Row(equal_height=True):
+        outputs = []
+        for side in (FINETUNED, BASE):
+            with gr.Column():
+                outputs.append(gr.Textbox(label=TITLES[side], lines=3, interactive=False, elem_id=f"live-{side}-text"))
+                outputs.append(gr.Markdown(elem_id=f"live-{side}-info"))
+    scores = gr.Markdown(elem_id="live-scores")
+
+    def on_piece(piece, state, lang, request: gr.Request):
+        return hear(models, piece, state, lang, request.session_hash, max_stream_seconds)
+
+    def on_stop(state, lang):
+        result = compare_recording(models, state, lang, max_stream_seconds)
+        return live_status(state), *show_comparison(result)
+
+    def on_leave(request: gr.Request):
+        LIVE_STREAMS.drop(request.session_hash)
+
+    microphone.stream(
+        on_piece,
+        [microphone, stream, language],
+        [live_text, live_info, stream],
+        stream_every=STREAM_EVERY,
+        concurrency_limit=1,  # a session's pieces in order, one at a time; the model runs one step at a time anyway
+        time_limit=int(max_stream_seconds + 10),
+        api_visibility="private",
+    )
+    microphone.stop_recording(on_stop, [stream, language], [live_info, *outputs, scores], api_visibility="private")
+    demo.unload(on_leave)
