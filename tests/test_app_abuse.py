@@ -295,7 +295,7 @@ def test_the_api_has_defaults_and_only_its_endpoints_and_the_page_names_its_mode
     result = client.predict(handle_file(str(speech_clips[0][0])), api_name="/transcribe")  # language, context, ...
     assert result["language"] == "Portuguese" and result["reference"] == ""
     api = client.view_api(return_format="dict", print_info=False)
-    assert set(api["named_endpoints"]) == {"/transcribe", "/transcribe_many", "/status"}
+    assert set(api["named_endpoints"]) == {"/transcribe", "/transcribe_many", "/word_timings", "/status"}
     assert not api["unnamed_endpoints"]
     config = httpx.get(url + "config").json()
     assert not [dep["api_name"] for dep in config["dependencies"] if "lambda" in str(dep["api_name"])]

@@ -106,7 +106,7 @@ def build_demo(
         with gr.Tabs():
             with gr.Tab("Transcribe"):
                 transcribed = transcribe_tab(models, status, max_seconds)
-                transcribe_timings(aligner, transcribed, max_seconds)
+                transcribe_timings(demo, aligner, transcribed, max_seconds)
                 if store is not None:
                     send_to_review_button(store, transcribed.last, max_seconds, send_rate)
             with gr.Tab("Live microphone"):

@@ -178,14 +178,23 @@ def timed_words_view(elem_id: str, player: gr.Audio) -> gr.HTML:
     return view
 
 
-def transcribe_timings(aligner: Aligner, tab: TranscribeTab, max_seconds: float) -> None:
+def transcribe_timings(demo: gr.Blocks, aligner: Aligner, tab: TranscribeTab, max_seconds: float) -> None:
     """The Transcribe tab's "word timings" box, and the `/word_timings` endpoint."""
     with gr.Group():
         ticked = gr.Checkbox(False, label=TICK_LABEL, elem_id="timings-tick")
-        status = gr.Markdown(lambda: aligner_status(aligner), elem_id="timings-status")  # fresh on each page load
+        status = gr.Markdown(aligner_status(aligner), elem_id="timings-status")
         with gr.Row(equal_height=False):
             views = [timed_words_view(f"{side}-timings", tab.audio) for side in (FINETUNED, BASE)]
-    show = on_gpu(lambda tick, last, result: transcript_timings(aligner, tick, last, result))
+
+    # Fresh on each page load (the aligner may have loaded since), by a private event that stays out of the API.
+    def refresh_status() -> str:
+        return aligner_status(aligner)
+
+    def time_transcripts(tick: bool, last: LastClip | None, result: dict | None) -> list[str]:
+        return transcript_timings(aligner, tick, last, result)
+
+    demo.load(refresh_status, None, status, queue=False, api_visibility="private")
+    show = on_gpu(time_transcripts)
     for trigger in (ticked.change, tab.result.change):
         trigger(show, [ticked, tab.last, tab.result], [status, *views], api_visibility="private")
 
@@ -224,8 +233,10 @@ def review_timings(
     label = "Word timings: time the words of the text below; click one to hear it"
     ticked = gr.Checkbox(False, label=label, elem_id="review-timings-tick")
     view = timed_words_view("review-timings", player)
-    show = on_gpu(
-        lambda token, tick, on_screen, text: item_timings(aligner, store, login, token, tick, on_screen, text)
-    )
+
+    def time_item(token: str | None, tick: bool, on_screen: str | None, text: str) -> str:
+        return item_timings(aligner, store, login, token, tick, on_screen, text)
+
+    show = on_gpu(time_item)
     for trigger in (ticked.change, player.change):  # the player gets each item's clip (a hidden box fires no change)
         trigger(show, [login.token, ticked, key, editor], view, api_visibility="private")
