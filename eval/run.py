@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from asr_pt.audio import AudioError, load_audio
 from asr_pt.corpora import DEFAULT_SPLIT, Example, Spec, parse_spec, read_examples, resolved_source
+from asr_pt.explore import PREDICTIONS_FILE, RESULTS_FILE
 from asr_pt.metrics import Scores, score_pair
 from asr_pt.models import DEFAULT_LANGUAGE, TRAINING_RECORD, ASRModel, release_memory
 from asr_pt.review import store as _store  # noqa: F401  (registers the `store:DATA_DIR` corpus scheme)
@@ -32,8 +33,6 @@ from eval.report import notes, summary, write_report
 from eval.scores import RESAMPLES, SEED, EvaluationError, compare, error_counts, score_rows
 from eval.slices import slice_columns, slice_scores
 
-PREDICTIONS_FILE = "predictions.jsonl"
-RESULTS_FILE = "results.json"
 SLICES_FILE = "slices.json"
 # The seed author's evaluate_model defaults, which made the model card's numbers.
 BATCH_SIZE = 8

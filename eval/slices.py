@@ -13,18 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from asr_pt.explore import SLICE_FIELDS, duration_bin
 from eval.scores import RESAMPLES, SEED, EvaluationError, bootstrap_wers, interval
 
 DURATION = "duration"
-DURATION_BINS = ((0.0, "< 3 s"), (3.0, "3-5 s"), (5.0, "5-8 s"), (8.0, "≥ 8 s"))
 # Common Voice's columns that matter most for this model (Brazilian vs European Portuguese above all), then length.
-DEFAULT_SLICES = ("gender", "age", "accents", "accent", "variant", "locale", DURATION)
+DEFAULT_SLICES = (*SLICE_FIELDS, DURATION)
 MISSING = "(none)"
 MAX_VALUES = 20  # a column with more values than this is mostly noise per slice: the rest are pooled as "(other)"
-
-
-def duration_bin(seconds: float) -> str:
-    return next(label for start, label in reversed(DURATION_BINS) if seconds >= start)
 
 
 def slice_value(row: dict, column: str) -> str:

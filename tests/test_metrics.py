@@ -2,7 +2,7 @@ import unicodedata
 
 import pytest
 
-from asr_pt.metrics import PROTOCOLS, Scores, align_words, prepare, score, score_pair
+from asr_pt.metrics import Scores, align_words, prepare, score, score_pair
 
 
 def test_written_protocol_counts_case_and_punctuation():

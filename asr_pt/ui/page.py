@@ -11,6 +11,7 @@ import gradio as gr
 from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui.data import DataTab
+from asr_pt.ui.explorer import ExplorerTab
 from asr_pt.ui.review import KEYBOARD_HEAD, ReviewAccess, ReviewTab
 from asr_pt.ui.status import Models, status_markdown
 from asr_pt.ui.transcribe import send_to_review_button, transcribe_tab
@@ -27,13 +28,16 @@ CSS = """
 
 
 def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess) -> None:
-    """The Review and Data tabs, inside the page's `gr.Tabs`."""
+    """The Review, Data and Explorer tabs, inside the page's `gr.Tabs`."""
     with gr.Tab("Review"):
         reviewer = gr.State(None)  # the logged-in reviewer's name, server-side; inside a tab, not among the tabs
         ReviewTab(demo, store, access, reviewer)
     with gr.Tab("Data") as data:
         tab = DataTab(store, reviewer)
     data.select(tab.figures, None, tab.load_outputs, api_visibility="private")
+    with gr.Tab("Explorer") as explorer:
+        explorer_tab = ExplorerTab(store, reviewer)
+    explorer.select(explorer_tab.folders, reviewer, explorer_tab.folder, api_visibility="private")
 
 
 def build_demo(
