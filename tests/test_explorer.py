@@ -4,6 +4,7 @@ to visitors; and the whole tab in Chromium."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -131,6 +132,8 @@ def test_only_listed_eval_folders_open_and_a_folder_that_is_not_an_eval_says_so(
 def test_explorer_in_chromium(tmp_path, speech_clips, tiny_model_dir, other_tiny_model_dir, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=60_000)
+
     from asr_pt.models import ASRModel
     from asr_pt.ui import Models, build_demo, launch
     from conftest import free_port
@@ -167,7 +170,11 @@ def test_explorer_in_chromium(tmp_path, speech_clips, tiny_model_dir, other_tiny
             expect(page.locator("#explorer-count textarea")).to_have_value("3 of 3 utterances")
             page.get_by_label("Fine-tune worse than base").check()
             expect(page.locator("#explorer-count textarea")).to_have_value("1 of 3 utterances")
-            page.locator("#explorer-table tbody tr").first.locator("td").first.click()
+            page.get_by_label("Fine-tune worse than base").uncheck()
+            page.get_by_label("Fine-tune WER above (%), 0 for any").fill("40")
+            page.get_by_label("Fine-tune WER above (%), 0 for any").press("Enter")
+            expect(page.locator("#explorer-count textarea")).to_have_value("2 of 3 utterances")
+            page.locator("#explorer-table [data-testid^=cell-]", has_text="clip0.wav").click()
             expect(page.locator("#explorer-reference textarea")).to_have_value(speech_clips[0][1])
             expect(page.locator("#explorer-hyp-candidate textarea")).to_have_value("outra coisa")
             expect(page.locator("#explorer-audio-problem textarea")).to_have_value("playable")
@@ -175,7 +182,7 @@ def test_explorer_in_chromium(tmp_path, speech_clips, tiny_model_dir, other_tiny
             page.locator("#explorer-choose").click()
             expect(page.locator("#explorer-selected textarea")).to_have_value("cv/clip0.wav")
             page.locator("#explorer-send").click()
-            expect(page.locator("#explorer-sent textarea")).to_contain_text("Queued 1 clip(s) for review")
+            expect(page.locator("#explorer-sent textarea")).to_have_value(re.compile(r"^Queued 1 clip\(s\) for review"))
             browser.close()
     finally:
         demo.close()

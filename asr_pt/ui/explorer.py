@@ -36,7 +36,9 @@ class ExplorerTab:
         self.summary = gr.Textbox(label="Eval", interactive=False, lines=2, elem_id="explorer-summary")
         with gr.Row():
             self.worse = gr.Checkbox(label="Fine-tune worse than base", elem_id="explorer-worse")
-            self.threshold = gr.Number(label="Fine-tune WER above (%)", value=None, elem_id="explorer-threshold")
+            self.threshold = gr.Number(
+                label="Fine-tune WER above (%), 0 for any", value=0, minimum=0, elem_id="explorer-threshold"
+            )
             self.slice = gr.Dropdown(label="Slice", choices=[ANY_SLICE], value=ANY_SLICE, elem_id="explorer-slice")
             self.sort = gr.Dropdown(label="Sort by (largest first)", choices=[], elem_id="explorer-sort")
         self.count = gr.Textbox(label="Shown", interactive=False, elem_id="explorer-count")
@@ -121,7 +123,7 @@ class ExplorerTab:
             shown = filter_table(
                 view,
                 worse_only=bool(worse),
-                wer_above=None if threshold in (None, "") else float(threshold),
+                wer_above=float(threshold) if threshold and float(threshold) > 0 else None,
                 slice_value=None if slice_value in (None, ANY_SLICE) else slice_value,
                 sort_by=sort,
             )
