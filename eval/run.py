@@ -263,6 +263,8 @@ def evaluate(
     duplicated = [name for name, count in Counter(c.name for c in corpora).items() if count > 1]
     if duplicated:
         raise EvaluationError(f"two datasets are named {duplicated[0]!r}; name them apart with NAME=SPEC")
+    for corpus in corpora:  # an unknown --slice-by column is refused before any model runs
+        slice_columns([{"fields": example.fields} for example in corpus.examples], slice_by)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     predictions = Predictions(output / PREDICTIONS_FILE)

@@ -10,10 +10,14 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+from conftest import free_port
+from playwright.sync_api import expect, sync_playwright
 
 from asr_pt.explore import ExploreError, eval_folders, filter_table, open_eval, open_utterance, send_to_review
+from asr_pt.models import ASRModel
 from asr_pt.review.reviewers import hash_password
 from asr_pt.review.store import ReviewStore
+from asr_pt.ui import Models, build_demo, launch
 from asr_pt.ui.explorer import ExplorerTab
 from asr_pt.ui.review import NOT_LOGGED_IN, ReviewAccess
 
@@ -130,14 +134,7 @@ def test_only_listed_eval_folders_open_and_a_folder_that_is_not_an_eval_says_so(
 
 
 def test_explorer_in_chromium(tmp_path, speech_clips, tiny_model_dir, other_tiny_model_dir, monkeypatch):
-    from playwright.sync_api import expect, sync_playwright
-
     expect.set_options(timeout=60_000)
-
-    from asr_pt.models import ASRModel
-    from asr_pt.ui import Models, build_demo, launch
-    from conftest import free_port
-
     root = tmp_path / "runs"
     write_eval(root / "eval-cv", speech_clips, cut=True)
     shutil.copytree(root / "eval-cv", root / "eval-copy")
