@@ -31,6 +31,7 @@ SLICE_FIELDS = ("gender", "age", "accents", "accent", "variant", "locale")  # Co
 DURATION_BINS = ((0.0, "< 3 s"), (3.0, "3-5 s"), (5.0, "5-8 s"), (8.0, "≥ 8 s"))
 ROWS_SHOWN = 500  # the table shows the first rows of a filtered view; the counts cover all of it
 MAX_PROBLEMS_SHOWN = 5
+REQUIRED_KEYS = {"dataset", "model", "id", "reference", "hypothesis"}
 
 
 class ExploreError(ValueError):
@@ -58,6 +59,12 @@ def eval_folders(root: Path | None = None) -> dict[str, Path]:
 
 def duration_bin(seconds: float) -> str:
     return next(label for start, label in reversed(DURATION_BINS) if seconds >= start)
+
+
+def duration_bins(seconds: np.ndarray) -> np.ndarray:
+    """`duration_bin` of many clips at once."""
+    edges, labels = zip(*DURATION_BINS, strict=True)
+    return np.array(labels)[np.maximum(np.searchsorted(edges, seconds, side="right") - 1, 0)]
 
 
 @dataclass
@@ -89,17 +96,26 @@ class EvalView:
 
 
 def _read_rows(path: Path, problems: list[str]) -> list[dict]:
-    rows = []
+    """The predictions in the file, in one JSON parse when every line is one (a large eval opens in well under a
+    second), else line by line, each bad line reported and skipped."""
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         problems.append(f"{PREDICTIONS_FILE} ends in the middle of a line (a run still writing, or cut off): skipped")
         data = data[: data.rfind(b"\n") + 1]
-    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    try:
+        rows = json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")
+        if all(isinstance(row, dict) and REQUIRED_KEYS <= row.keys() for row in rows):
+            return rows
+    except ValueError:
+        pass
+    rows = []
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            if not isinstance(row, dict) or not {"dataset", "model", "id", "reference", "hypothesis"} <= set(row):
+            if not isinstance(row, dict) or not REQUIRED_KEYS <= row.keys():
                 raise ValueError("not a prediction")
             rows.append(row)
         except ValueError as error:
@@ -134,25 +150,20 @@ def open_eval(folder: Path) -> EvalView:
     by_key: dict[tuple[str, str], dict[str, dict]] = {}
     for row in rows:
         by_key.setdefault((row["dataset"], row["id"]), {})[row["model"]] = row
-    slice_columns = [c for c in SLICE_FIELDS if any(c in (r.get("fields") or {}) for r in rows)]
-    records = []
-    for (dataset, clip), per_model in by_key.items():
-        first = per_model.get(baseline) or next(iter(per_model.values()))
-        fields = first.get("fields") or {}
-        base_wer = per_model[baseline]["wer"] if baseline in per_model else np.nan
-        cand_wer = per_model[candidate]["wer"] if candidate in per_model else np.nan
-        records.append(
-            {
-                "dataset": dataset,
-                "id": clip,
-                **{column: fields.get(column) for column in slice_columns},
-                "duration": duration_bin(first.get("audio_seconds") or 0.0),
-                "seconds": round(first.get("audio_seconds") or 0.0, 2),
-                f"WER {baseline}": base_wer,
-                **({f"WER {candidate}": cand_wer, "Δ WER": round(cand_wer - base_wer, 2)} if candidate else {}),
-            }
+    firsts = [per_model.get(baseline) or next(iter(per_model.values())) for per_model in by_key.values()]
+    fields = [first.get("fields") or {} for first in firsts]
+    slice_columns = [column for column in SLICE_FIELDS if any(column in f for f in fields)]
+    seconds = np.array([first.get("audio_seconds") or 0.0 for first in firsts], dtype=float)
+    columns = {"dataset": [key[0] for key in by_key], "id": [key[1] for key in by_key]}
+    columns |= {column: [f.get(column) for f in fields] for column in slice_columns}
+    columns |= {"duration": duration_bins(seconds), "seconds": seconds.round(2)}
+    for model in models[:2]:
+        columns[f"WER {model}"] = np.array(
+            [p[model].get("wer", np.nan) if model in p else np.nan for p in by_key.values()]
         )
-    table = pd.DataFrame.from_records(records)
+    if candidate:
+        columns["Δ WER"] = (columns[f"WER {candidate}"] - columns[f"WER {baseline}"]).round(2)
+    table = pd.DataFrame(columns)
     table.index = table["dataset"] + "/" + table["id"]
     return EvalView(folder, baseline, candidate, table, by_key, [*slice_columns, "duration"], problems)
 
