@@ -197,21 +197,11 @@ class ASRModel:
             results = model.transcribe([(a, SAMPLE_RATE) for a in audios], context=context, language=forced)
             elapsed = time.perf_counter() - start
             finished = iter(self._finished_rows)
-        durations = [len(a) / SAMPLE_RATE for a in audios]
-        total = sum(durations)
         transcripts = []
-        for audio, audio_seconds, result in zip(audios, durations, results, strict=True):
+        for audio, (seconds, audio_seconds), result in zip(audios, _shares(audios, elapsed), results, strict=True):
             chunks = len(split_audio_into_chunks(audio, SAMPLE_RATE, MAX_ASR_INPUT_SECONDS))
             truncated = not all([next(finished, True) for _ in range(chunks)])
-            transcripts.append(
-                Transcript(
-                    text=result.text.strip(),
-                    language=result.language,
-                    seconds=elapsed * audio_seconds / total,
-                    audio_seconds=audio_seconds,
-                    truncated=truncated,
-                )
-            )
+            transcripts.append(Transcript(result.text.strip(), result.language, seconds, audio_seconds, truncated))
         return transcripts
 
     def generate_batch(
@@ -249,15 +239,18 @@ class ASRModel:
             )
             elapsed = time.perf_counter() - start
             finished = list(self._finished_rows)
-        durations = [len(a) / SAMPLE_RATE for a in audios]
-        total = sum(durations)
         transcripts = []
-        for text, audio_seconds, ended in zip(decoded, durations, finished, strict=True):
+        for text, (seconds, audio_seconds), ended in zip(decoded, _shares(audios, elapsed), finished, strict=True):
             detected = forced or ""
             if not forced and ASR_TEXT_TAG in text:
                 prefix, _, text = text.partition(ASR_TEXT_TAG)
                 detected = prefix.removeprefix("language ").strip()
-            transcripts.append(
-                Transcript(text.strip(), detected, elapsed * audio_seconds / total, audio_seconds, not ended)
-            )
+            transcripts.append(Transcript(text.strip(), detected, seconds, audio_seconds, not ended))
         return transcripts
+
+
+def _shares(audios: Sequence[np.ndarray], elapsed: float) -> list[tuple[float, float]]:
+    """(seconds, audio seconds) of each clip of a batch: the batch's time shared in proportion to audio length."""
+    durations = [len(a) / SAMPLE_RATE for a in audios]
+    total = sum(durations)
+    return [(elapsed * d / total if total else 0.0, d) for d in durations]

@@ -13,7 +13,6 @@ Runs alternate (raw, eval, raw, eval...) and the medians are compared.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -29,8 +28,7 @@ import torch  # noqa: E402
 
 from asr_pt.audio import load_audio  # noqa: E402
 from asr_pt.models import ASRModel  # noqa: E402
-from asr_pt.tiny_model import build_tiny_model  # noqa: E402
-from bench.eval_throughput import make_clips  # noqa: E402
+from bench.eval_throughput import model_and_clips, model_options  # noqa: E402
 from eval.run import BATCH_SIZE, evaluate  # noqa: E402
 
 
@@ -69,18 +67,12 @@ def eval_run(model_id: str, corpus: Path, output: Path, max_new_tokens: int, dev
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="hub id or folder (default: a tiny random checkpoint built here)")
-    parser.add_argument("--clips", type=int, default=32)
+    parser = model_options(__doc__, clips=32)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--device")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
         temp = Path(temp)
-        model = args.model or str(build_tiny_model(temp / "tiny-model", seed=1))
-        (temp / "clips").mkdir()
-        corpus = make_clips(temp / "clips", args.clips)
+        model, corpus = model_and_clips(temp, args.model, args.clips)
         files = sorted(corpus.glob("*.wav"))
         raw, ours = [], []
         for repeat in range(args.repeats):

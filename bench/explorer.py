@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asr_pt.explore import ROWS_SHOWN, filter_table, open_eval  # noqa: E402
+from bench.demo_overhead import median_seconds  # noqa: E402
 
 WORDS = "o gato dorme no sofá e a casa está vazia hoje de manhã bom dia como estás obrigado até amanhã".split()
 
@@ -58,15 +57,6 @@ def write_eval(folder: Path, utterances: int) -> None:
     (folder / "results.json").write_text(json.dumps({"cv17": {"base": {}, "fine-tuned": {}}}), encoding="utf-8")
 
 
-def timed(call, repeats: int) -> float:
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--utterances", type=int, default=10_000)
@@ -80,7 +70,7 @@ def main() -> None:
             view = open_eval(folder)
             return view.summary(), view.slice_choices(), filter_table(view).head(ROWS_SHOWN)
 
-        opening = timed(open_as_the_tab_does, args.repeats)
+        opening = median_seconds(open_as_the_tab_does, args.repeats)
         view = open_eval(folder)
         filters = {
             "fine-tune worse": {"worse_only": True},
@@ -95,7 +85,9 @@ def main() -> None:
         }
         print(f"open {args.utterances} utterances x 2 models: {1000 * opening:.0f} ms (median of {args.repeats})")
         for label, options in filters.items():
-            seconds = timed(lambda options=options: filter_table(view, **options).head(ROWS_SHOWN), args.repeats)
+            seconds = median_seconds(
+                lambda options=options: filter_table(view, **options).head(ROWS_SHOWN), args.repeats
+            )
             shown = len(filter_table(view, **options))
             print(f"filter {label}: {1000 * seconds:.1f} ms ({shown} utterances)")
 

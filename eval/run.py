@@ -1,9 +1,10 @@
 """Models measured on corpora the way the model card measures them, resumably, with intervals that say whether a
 difference between two models is real.
 
-The protocol is the card's: references in written form, hypotheses as the model wrote them (stripped), greedy
-decoding, corpus-level WER and CER with jiwer (x100, two decimals); the normalised scores put both sides through the
-Open ASR Leaderboard's normaliser. Speed is RTFx (audio seconds over transcription seconds, after a warm-up batch),
+The protocol is the card's, as its author's `evaluate_model` computes it: references in written form, hypotheses the
+raw greedy `generate` decode (stripped; `ASRModel.generate_batch`), batches of 8 and 128 new tokens by default,
+corpus-level WER and CER with jiwer (x100, two decimals); the normalised scores are the Open ASR Leaderboard's
+Portuguese protocol. Scores per slice (`eval.slices`) and error tables (`eval.errors`) say where models differ. Speed is RTFx (audio seconds over transcription seconds, after a warm-up batch),
 as the leaderboard measures it. Every transcript is appended to `predictions.jsonl` as soon as its batch is done, so
 an interrupted run, or a run with one more model, computes only what is missing.
 """
