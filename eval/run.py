@@ -4,8 +4,8 @@ difference between two models is real.
 The protocol is the card's, as its author's `evaluate_model` computes it: references in written form, hypotheses the
 raw greedy `generate` decode (stripped; `ASRModel.generate_batch`), batches of 8 and 128 new tokens by default,
 corpus-level WER and CER with jiwer (x100, two decimals); the normalised scores are the Open ASR Leaderboard's
-Portuguese protocol. Scores per slice (`eval.slices`) and error tables (`eval.errors`) say where models differ. Speed is RTFx (audio seconds over transcription seconds, after a warm-up batch),
-as the leaderboard measures it. Every transcript is appended to `predictions.jsonl` as soon as its batch is done, so
+Portuguese protocol. Scores per slice (`eval.slices`) and error tables (`eval.errors`) say where models differ.
+Speed is RTFx (audio seconds over transcription seconds, after a warm-up batch), as the leaderboard measures it. Every transcript is appended to `predictions.jsonl` as soon as its batch is done, so
 an interrupted run, or a run with one more model, computes only what is missing.
 """
 
@@ -35,6 +35,8 @@ from eval.scores import RESAMPLES, SEED, EvaluationError, compare, error_counts,
 from eval.slices import slice_columns, slice_scores
 
 SLICES_FILE = "slices.json"
+# How hypotheses are decoded: the greedy `generate` output as it is (`ASRModel.generate_batch`).
+DECODE = "generate"
 # The seed author's evaluate_model defaults, which made the model card's numbers.
 BATCH_SIZE = 8
 MAX_NEW_TOKENS = 128
@@ -107,10 +109,11 @@ class Predictions:
                 ) from error
 
     def is_current(self, dataset: str, model: str, example: Example) -> bool:
-        """A row for this example whose reference is still the example's: one whose reference has changed since (a
-        corrected transcript, say) is transcribed and scored again."""
+        """A row for this example whose reference is still the example's, decoded the card's way: one whose
+        reference has changed since (a corrected transcript, say), or one written before eval took the raw decode,
+        is transcribed and scored again."""
         row = self.rows.get((dataset, model, example.id))
-        return row is not None and row["reference"] == example.text
+        return row is not None and row["reference"] == example.text and row.get("decode") == DECODE
 
     def append(self, rows: Iterable[dict]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
@@ -223,6 +226,7 @@ def _transcribe_missing(
                     "seconds": round(transcript.seconds, 6),
                     "truncated": transcript.truncated,
                     "language": transcript.language,
+                    "decode": DECODE,
                     "audio": example.audio if isinstance(example.audio, str) else None,
                     "fields": example.fields,
                 }
