@@ -5,8 +5,8 @@ The protocol is the card's, as its author's `evaluate_model` computes it: refere
 raw greedy `generate` decode (stripped; `ASRModel.generate_batch`), batches of 8 and 128 new tokens by default,
 corpus-level WER and CER with jiwer (x100, two decimals); the normalised scores are the Open ASR Leaderboard's
 Portuguese protocol. Scores per slice (`eval.slices`) and error tables (`eval.errors`) say where models differ.
-Speed is RTFx (audio seconds over transcription seconds, after a warm-up batch), as the leaderboard measures it. Every transcript is appended to `predictions.jsonl` as soon as its batch is done, so
-an interrupted run, or a run with one more model, computes only what is missing.
+Speed is RTFx (audio seconds over transcription seconds, after a warm-up batch), as the leaderboard measures it.
+Every transcript is appended to `predictions.jsonl` as soon as its batch is done, so an interrupted run, or a run with one more model, computes only what is missing.
 """
 
 from __future__ import annotations
