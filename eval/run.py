@@ -6,7 +6,8 @@ raw greedy `generate` decode (stripped; `ASRModel.generate_batch`), batches of 8
 corpus-level WER and CER with jiwer (x100, two decimals); the normalised scores are the Open ASR Leaderboard's
 Portuguese protocol. Scores per slice (`eval.slices`) and error tables (`eval.errors`) say where models differ.
 Speed is RTFx (audio seconds over transcription seconds, after a warm-up batch), as the leaderboard measures it.
-Every transcript is appended to `predictions.jsonl` as soon as its batch is done, so an interrupted run, or a run with one more model, computes only what is missing.
+Every transcript is appended to `predictions.jsonl` as soon as its batch is done, so an interrupted run, or a
+run with one more model, computes only what is missing.
 """
 
 from __future__ import annotations
