@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr_pt.audio import AudioError, duration, read_audio
+from asr_pt.audio import Audio, AudioError, duration, read_audio
 from asr_pt.metrics import PROTOCOLS, Scores, align_words, score_pair
 from asr_pt.models import AUTO_LANGUAGE, DEFAULT_LANGUAGE, ASRModel, ModelLoadError, Transcript, supported_languages
 from asr_pt.text import normalize
@@ -19,6 +19,9 @@ FINETUNED, BASE, REFERENCE = "finetuned", "base", "reference"
 # Each pair is (hypothesis, reference): the base is scored against the fine-tuned model, which makes their WER a
 # measure of disagreement, and each model against the reference transcript when there is one.
 PAIRS = ((BASE, FINETUNED), (FINETUNED, REFERENCE), (BASE, REFERENCE))
+# A context is a few names or a sentence about the topic; a reference, what is said in a clip of minutes.
+MAX_CONTEXT_CHARS = 1000
+MAX_REFERENCE_CHARS = 5000
 
 
 def pair_name(hypothesis: str, reference: str) -> str:
@@ -54,8 +57,23 @@ class Comparison:
         return data
 
 
+def check_text(value: object, what: str, max_chars: int) -> str:
+    """A visitor's text as the models and scores may take it: a string, valid Unicode, at most `max_chars`."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"the {what} must be text, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"the {what} holds a character that is not valid text (at position {error.start})") from None
+    if len(value) > max_chars:
+        raise ValueError(f"the {what} is too long: {len(value):,} characters, the limit is {max_chars:,}")
+    return value
+
+
 def compare(
-    audio: str | Path,
+    audio: str | Path | Audio,
     finetuned: ASRModel,
     base: ASRModel,
     *,
@@ -66,22 +84,25 @@ def compare(
 ) -> Comparison:
     """Transcribes `audio` with both models and scores them against each other and against `reference`.
 
-    Raises AudioError for audio that cannot be used, ValueError for an unknown language, and ModelLoadError only when
-    neither model can load (the message names both).
+    `audio` is a file or a clip already read. Raises AudioError for audio that cannot be used, ValueError for an
+    unknown language or a context or reference that is not text or too long, and ModelLoadError only when neither
+    model can load (the message names both).
     """
+    context = check_text(context, "context", MAX_CONTEXT_CHARS)
+    reference = check_text(reference, "reference", MAX_REFERENCE_CHARS).strip()
+    if not isinstance(language, str | None):
+        raise ValueError(f"the language must be text, not {type(language).__name__}")
     language = (language or DEFAULT_LANGUAGE).strip()
     if language != AUTO_LANGUAGE and language not in supported_languages():
         raise ValueError(f"unsupported language {language!r}: use {AUTO_LANGUAGE!r} or one of {supported_languages()}")
     if audio is None or not str(audio).strip():
         raise AudioError("no audio: record a clip or upload a file first")
-    clip = read_audio(audio, max_seconds=max_seconds)
+    clip = audio if isinstance(audio, Audio) else read_audio(audio, max_seconds=max_seconds)
     runs = {
-        side: _run(model, clip.samples, language, context or "")
-        for side, model in ((FINETUNED, finetuned), (BASE, base))
+        side: _run(model, clip.samples, language, context) for side, model in ((FINETUNED, finetuned), (BASE, base))
     }
     if all(run.error for run in runs.values()):
         raise ModelLoadError(" ".join(run.error for run in runs.values()))
-    reference = (reference or "").strip()
     texts = {name: run.transcript.text for name, run in runs.items() if run.transcript is not None}
     if reference:
         texts[REFERENCE] = reference
@@ -106,8 +127,11 @@ def _run(model: ASRModel, samples, language: str, context: str) -> ModelRun:
     except ModelLoadError as error:
         return ModelRun(model.model_id, None, [], str(error))
     warnings = []
-    if transcript.truncated:
-        warnings.append(f"output cut at {model.max_new_tokens} new tokens: the text is probably incomplete")
+    if transcript.timed_out:
+        warnings.append(f"stopped at the time limit of {model.time_limit:g} s: the text is probably incomplete")
+    elif transcript.truncated:
+        limit = model.new_token_limit(transcript.audio_seconds)
+        warnings.append(f"output cut at {limit} new tokens: the text is probably incomplete")
     if not transcript.text:
         warnings.append("the model heard no speech")
     return ModelRun(model.model_id, transcript, warnings, None)

@@ -7,6 +7,7 @@ the tiny checkpoint of `asr_pt.tiny_model` in tests.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import threading
 import time
@@ -27,6 +28,8 @@ AUTO_LANGUAGE = "auto"
 # qwen-asr's generate() stops on <|im_end|> and <|endoftext|>; a row without either ran out of max_new_tokens.
 EOS_TOKEN_IDS = (151645, 151643)
 ASR_TEXT_TAG = "<asr_text>"
+# What a model writes before the transcript ("language Portuguese<asr_text>") and after it: room beyond the speech.
+PROMPT_TAIL_TOKENS = 16
 # What `train` writes into a checkpoint folder: the data it was trained and selected on (read by eval's held-out guard).
 TRAINING_RECORD = "asr_pt_training.json"
 
@@ -61,7 +64,8 @@ class Transcript:
     language: str  # detected, or the forced one; "" when the model heard no speech
     seconds: float  # wall time spent transcribing (a batch's time is shared in proportion to audio length)
     audio_seconds: float
-    truncated: bool  # generation hit max_new_tokens: the text is probably cut short
+    truncated: bool  # generation stopped before an end token: the text is probably cut short
+    timed_out: bool = False  # ... because the model's time limit was reached
 
     @property
     def rtf(self) -> float:
@@ -106,21 +110,43 @@ class ASRModel:
         dtype: torch.dtype | str | None = None,
         max_new_tokens: int = 512,
         max_batch_size: int = 32,
+        tokens_per_second: float | None = None,
+        time_limit: float | None = None,
+        max_context_tokens: int | None = None,
     ):
+        """`tokens_per_second` caps the tokens written per second of the longest clip (speech is at most ~7 a
+        second; a model stuck repeating itself stops sooner), `time_limit` the seconds one generation may run, and
+        `max_context_tokens` what the context may add to the prompt: together they bound what one request costs."""
         self.model_id = model_id
         self.device = device or default_device()
         self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or default_dtype(self.device))
         self.max_new_tokens = max_new_tokens
         self.max_batch_size = max_batch_size
+        self.tokens_per_second = tokens_per_second
+        self.time_limit = time_limit
+        self.max_context_tokens = max_context_tokens
         self._model = None
         self._load_error: ModelLoadError | None = None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
         self._finished_rows: list[bool] = []
+        self._generation_limits: dict = {}  # this batch's max_new_tokens and max_time, set under the generate lock
+        self._timed_out: list[bool] = []
+        self._waiting = 0  # requests waiting for, or holding, the generate lock
+        self._waiting_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    @property
+    def busy(self) -> bool:
+        return self._generate_lock.locked()
+
+    @property
+    def waiting(self) -> int:
+        """Requests that wait for this model, the running one included."""
+        return self._waiting
 
     @property
     def load_error(self) -> ModelLoadError | None:
@@ -165,10 +191,13 @@ class ASRModel:
         # until the garbage collector happens to run, and eval relies on one model in memory at a time.
         generate = type(network).generate
         network_ref = weakref.ref(network)
-        finished_rows = self._finished_rows
+        finished_rows, limits, timed_out = self._finished_rows, self._generation_limits, self._timed_out
 
         def generate_and_record(*args, **kwargs):
+            kwargs.update(limits)
+            start = time.perf_counter()
             result = generate(network_ref(), *args, **kwargs)
+            timed_out.append("max_time" in limits and time.perf_counter() - start >= limits["max_time"])
             prompt_length = kwargs["input_ids"].shape[1] if "input_ids" in kwargs else args[0].shape[1]
             new_tokens = result.sequences[:, prompt_length:]
             ended = torch.isin(new_tokens, torch.tensor(EOS_TOKEN_IDS, device=new_tokens.device)).any(dim=1)
@@ -191,22 +220,39 @@ class ASRModel:
             return []
         forced = None if language in (None, "", AUTO_LANGUAGE) else language
         model = self.load()
-        with self._generate_lock:
-            self._finished_rows.clear()
-            start = time.perf_counter()
-            results = model.transcribe([(a, SAMPLE_RATE) for a in audios], context=context, language=forced)
-            elapsed = time.perf_counter() - start
-            finished = iter(self._finished_rows)
+        self._check_context(model, context)
+        durations = [len(a) / SAMPLE_RATE for a in audios]
+        self._count_waiting(+1)
+        try:
+            with self._generate_lock:
+                self._finished_rows.clear()
+                self._timed_out.clear()
+                self._set_generation_limits(max(durations))
+                start = time.perf_counter()
+                results = model.transcribe([(a, SAMPLE_RATE) for a in audios], context=context, language=forced)
+                elapsed = time.perf_counter() - start
+                finished = iter(self._finished_rows)
+                timed_out = any(self._timed_out)
+        finally:
+            self._count_waiting(-1)
+        total = sum(durations)
         transcripts = []
-        for audio, (seconds, audio_seconds), result in zip(audios, _shares(audios, elapsed), results, strict=True):
+        for audio, audio_seconds, result in zip(audios, durations, results, strict=True):
             chunks = len(split_audio_into_chunks(audio, SAMPLE_RATE, MAX_ASR_INPUT_SECONDS))
             truncated = not all([next(finished, True) for _ in range(chunks)])
-            transcripts.append(Transcript(result.text.strip(), result.language, seconds, audio_seconds, truncated))
+            transcripts.append(
+                Transcript(
+                    text=result.text.strip(),
+                    language=result.language,
+                    seconds=elapsed * audio_seconds / total,
+                    audio_seconds=audio_seconds,
+                    truncated=truncated,
+                    timed_out=truncated and timed_out,
+                )
+            )
         return transcripts
 
-    def generate_batch(
-        self, audios: Sequence[np.ndarray], language: str | None = DEFAULT_LANGUAGE, max_new_tokens: int | None = None
-    ) -> list[Transcript]:
+    def generate_batch(self, audios: Sequence[np.ndarray], language: str | None = DEFAULT_LANGUAGE) -> list[Transcript]:
         """Transcribe 16 kHz mono clips in one batch the way the model card's numbers were made: the seed author's
         `evaluate_model` (the chat prompt with an empty system turn, `language X<asr_text>` appended, greedy
         `generate`, the new tokens decoded with `skip_special_tokens=True` and stripped), not qwen-asr's
@@ -223,34 +269,59 @@ class ASRModel:
         prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)[0]
         if forced:
             prompt += target_text("", forced)
-        with self._generate_lock, torch.no_grad():
-            self._finished_rows.clear()
-            start = time.perf_counter()
-            inputs = processor(text=[prompt] * len(audios), audio=list(audios), return_tensors="pt", padding=True)
-            inputs = {
-                key: value.to(network.device, network.dtype if value.is_floating_point() else None)
-                for key, value in inputs.items()
-            }
-            output = network.generate(**inputs, max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False)
-            decoded = processor.batch_decode(
-                output.sequences[:, inputs["input_ids"].shape[1] :],
-                skip_special_tokens=True,
-                clean_up_tokenization_spaces=False,
-            )
-            elapsed = time.perf_counter() - start
-            finished = list(self._finished_rows)
+        durations = [len(a) / SAMPLE_RATE for a in audios]
+        self._count_waiting(+1)
+        try:
+            with self._generate_lock, torch.no_grad():
+                self._finished_rows.clear()
+                self._timed_out.clear()
+                self._set_generation_limits(max(durations))  # max_new_tokens (and the limits the model was given)
+                start = time.perf_counter()
+                inputs = processor(text=[prompt] * len(audios), audio=list(audios), return_tensors="pt", padding=True)
+                inputs = {
+                    key: value.to(network.device, network.dtype if value.is_floating_point() else None)
+                    for key, value in inputs.items()
+                }
+                output = network.generate(**inputs, do_sample=False)
+                decoded = processor.batch_decode(
+                    output.sequences[:, inputs["input_ids"].shape[1] :],
+                    skip_special_tokens=True,
+                    clean_up_tokenization_spaces=False,
+                )
+                elapsed = time.perf_counter() - start
+                finished = list(self._finished_rows)
+        finally:
+            self._count_waiting(-1)
+        total = sum(durations)
         transcripts = []
-        for text, (seconds, audio_seconds), ended in zip(decoded, _shares(audios, elapsed), finished, strict=True):
+        for text, audio_seconds, ended in zip(decoded, durations, finished, strict=True):
             detected = forced or ""
             if not forced and ASR_TEXT_TAG in text:
                 prefix, _, text = text.partition(ASR_TEXT_TAG)
                 detected = prefix.removeprefix("language ").strip()
+            seconds = elapsed * audio_seconds / total if total else 0.0
             transcripts.append(Transcript(text.strip(), detected, seconds, audio_seconds, not ended))
         return transcripts
 
+    def _count_waiting(self, change: int) -> None:
+        with self._waiting_lock:
+            self._waiting += change
 
-def _shares(audios: Sequence[np.ndarray], elapsed: float) -> list[tuple[float, float]]:
-    """(seconds, audio seconds) of each clip of a batch: the batch's time shared in proportion to audio length."""
-    durations = [len(a) / SAMPLE_RATE for a in audios]
-    total = sum(durations)
-    return [(elapsed * d / total if total else 0.0, d) for d in durations]
+    def _check_context(self, model, context: str) -> None:
+        if self.max_context_tokens is None or not context:
+            return
+        tokens = len(model.processor.tokenizer(context).input_ids)
+        if tokens > self.max_context_tokens:
+            raise ValueError(f"the context is too long: {tokens:,} tokens, the limit is {self.max_context_tokens:,}")
+
+    def new_token_limit(self, audio_seconds: float) -> int:
+        """The most tokens the model may write for a clip this long."""
+        if self.tokens_per_second is None:
+            return self.max_new_tokens
+        return min(self.max_new_tokens, PROMPT_TAIL_TOKENS + math.ceil(self.tokens_per_second * audio_seconds))
+
+    def _set_generation_limits(self, longest_seconds: float) -> None:
+        self._generation_limits.clear()
+        self._generation_limits["max_new_tokens"] = self.new_token_limit(longest_seconds)
+        if self.time_limit is not None:
+            self._generation_limits["max_time"] = self.time_limit

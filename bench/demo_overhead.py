@@ -51,7 +51,7 @@ def request_overhead(model_dirs: list[Path], clip: Path, runs: int, max_new_toke
     direct = [models[side].load() for side in (FINETUNED, BASE)]  # the very same Qwen3ASRModel objects
 
     def through_app():
-        show(transcribe(str(clip), "Portuguese", "", ""), models)
+        show(transcribe(str(clip), "Portuguese", "", "")[0], models)
 
     def two_direct_calls():
         for model in direct:

@@ -19,6 +19,7 @@ from asr_pt.audio import load_audio
 from asr_pt.compare import BASE, FINETUNED, pair_name
 from asr_pt.metrics import score_pair
 from asr_pt.models import ASRModel
+from asr_pt.text import normalize
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -59,7 +60,11 @@ def test_a_reference_is_scored_in_both_protocols(client, speech_clips):
         for protocol in ("written", "normalized"):
             scores = result["scores"][pair_name(side, "reference")][protocol]
             assert scores["wer"] == pytest.approx(score_pair(sentence, text, protocol).wer)
-        assert [word for word, _ in result["diffs"][pair_name(side, "reference")]]  # every reference word shows up
+        diff = result["diffs"][pair_name(side, "reference")]
+        reference_words = [word.split("→")[0] for word, tag in diff if tag != "insertion"]
+        assert reference_words == normalize(sentence).split()  # every reference word shows up, in order
+        heard_words = [word.split("→")[-1] for word, tag in diff if tag != "deletion"]
+        assert heard_words == normalize(text).split()
 
 
 def test_bad_input_gets_the_librarys_message_and_the_next_request_works(client, speech_clips, tmp_path):
@@ -133,7 +138,7 @@ def wait_until_settled(url: str, server: subprocess.Popen, timeout: float = 120)
         except httpx.ConnectError:  # not listening yet
             time.sleep(0.5)
             continue
-        if all(s["state"] != "loading" for s in status.values()):
+        if all(status[side]["state"] != "loading" for side in (FINETUNED, BASE)):
             return status
         time.sleep(0.5)
     raise TimeoutError(f"app.py did not finish loading its models in {timeout} s")

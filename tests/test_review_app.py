@@ -6,14 +6,15 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from asr_pt.audio import load_audio
+from asr_pt.audio import content_hash, load_audio
 from asr_pt.models import ASRModel
 from asr_pt.review.reviewers import hash_password
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui import Models, build_demo, launch
 from asr_pt.ui.data import DataTab
 from asr_pt.ui.review import NOT_LOGGED_IN, ReviewAccess, ReviewTab
-from asr_pt.ui.transcribe import make_transcribe, queue_for_review
+from asr_pt.ui.send_to_review import SendRate, queue_for_review
+from asr_pt.ui.transcribe import make_transcribe
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -79,20 +80,6 @@ def test_export_keeps_one_zip_and_figures_follow_the_store(tmp_path, access):
         assert any(name.endswith(".parquet") for name in archive.namelist())
 
 
-def test_a_bad_clip_sent_to_review_gets_a_clear_message(tmp_path):
-    store = ReviewStore(tmp_path)
-    (tmp_path / "empty.wav").write_bytes(b"")
-    result = {
-        "runs": {
-            "finetuned": {"transcript": {"text": "a"}, "model_id": "f"},
-            "base": {"transcript": {"text": "b"}, "model_id": "b"},
-        }
-    }
-    with pytest.raises(gr.Error, match="empty"):
-        queue_for_review(store, str(tmp_path / "empty.wav"), "", result)
-    assert store.counts()["pending"] == 0
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -109,11 +96,12 @@ def test_send_to_review_stores_the_clip_both_hypotheses_and_the_reference(
     store = ReviewStore(tmp_path)
     path, sentence = speech_clips[1]
     with pytest.raises(gr.Error, match="Transcribe a clip first"):
-        queue_for_review(store, str(path), sentence, None)
-    result = make_transcribe(tiny_models(tiny_model_dir, other_tiny_model_dir), 10.0)(
+        queue_for_review(store, None, 0, SendRate(), 10.0)
+    result, last = make_transcribe(tiny_models(tiny_model_dir, other_tiny_model_dir), 10.0)(
         str(path), "Portuguese", "", sentence
     )
-    assert "item 1" in queue_for_review(store, str(path), sentence, result)
+    message, sent = queue_for_review(store, last, 0, SendRate(), 10.0)
+    assert "item 1" in message and sent == 1
     item = store.get(1)
     runs = result["runs"]
     assert (item.source, item.reference, item.status) == ("demo", sentence, "pending")
@@ -122,7 +110,7 @@ def test_send_to_review_stores_the_clip_both_hypotheses_and_the_reference(
         runs["base"]["transcript"]["text"],
     )
     assert (item.model_finetuned, item.model_base) == (str(tiny_model_dir), str(other_tiny_model_dir))
-    assert store.audio_path(item.audio_hash).is_file()
+    assert store.audio_path(item.audio_hash).is_file() and item.audio_hash == content_hash(load_audio(path))
 
 
 def test_reviewer_corrects_an_item_with_the_keyboard_and_sees_it_counted(
@@ -206,9 +194,15 @@ def test_a_new_clip_is_never_sent_with_the_last_clips_transcripts(
             page.get_by_role("button", name="Transcribe with both models").click()
             seconds = len(load_audio(speech_clips[1][0])) / 16000
             expect(page.get_by_text(f"Audio: {seconds:.1f} s")).to_be_visible(timeout=60_000)  # the new clip's result
+            shown = [page.locator(f"#{side}-text textarea").input_value() for side in ("finetuned", "base")]
             page.locator("#send-to-review").click()
             expect(page.get_by_text("Sent to review as item 1")).to_be_visible()
             browser.close()
     finally:
         demo.close()
+    [item] = [store.get(1)]
     assert store.counts()["pending"] == 1
+    assert item.audio_hash == content_hash(load_audio(speech_clips[1][0]))  # the new clip, not the first one
+    assert [item.hypothesis_finetuned, item.hypothesis_base] == shown  # with the transcripts made for it
+    models = tiny_models(tiny_model_dir, other_tiny_model_dir)
+    assert shown == [models[side].transcribe(load_audio(speech_clips[1][0])).text for side in ("finetuned", "base")]

@@ -5,20 +5,27 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import gradio as gr
 
-from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
+from asr_pt.compare import BASE, FINETUNED
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui.data import DataTab
 from asr_pt.ui.explorer import ExplorerTab
 from asr_pt.ui.review import KEYBOARD_HEAD, ReviewAccess, ReviewTab
+from asr_pt.ui.send_to_review import SendRate, send_to_review_button
 from asr_pt.ui.status import Models, status_markdown
-from asr_pt.ui.transcribe import send_to_review_button, transcribe_tab
+from asr_pt.ui.transcribe import transcribe_tab
 
 MAX_SECONDS = float(os.environ.get("ASR_PT_DEMO_MAX_SECONDS", 180))
 # Two requests at once: one can run the fine-tuned model while the other runs the base; each model runs one at a time.
 CONCURRENCY = int(os.environ.get("ASR_PT_DEMO_CONCURRENCY", 2))
+# Requests that may wait for those: a visitor beyond them is told the queue is full instead of waiting for hours.
+QUEUE_SIZE = int(os.environ.get("ASR_PT_DEMO_QUEUE_SIZE", 20))
+# Every 10 minutes, delete what Gradio cached more than 30 minutes ago: above all uploads that no request used (a
+# request deletes its upload once read) or that Gradio refused before the request ran.
+CACHE_SWEEP = (600, 1800)
 # Room for a clip of MAX_SECONDS as 48 kHz stereo 32-bit WAV, the largest a recorder commonly writes.
 MAX_FILE_BYTES_PER_SECOND = 48000 * 2 * 4
 CSS = """
@@ -40,36 +47,71 @@ def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess) -> No
     explorer.select(explorer_tab.folders, reviewer, explorer_tab.folder, api_visibility="private")
 
 
+def model_link(model_id: str) -> str:
+    """A Hub id as a link to its page; a checkpoint folder as its name."""
+    if model_id.count("/") == 1 and not model_id.startswith((".", "/", "~")) and not Path(model_id).exists():
+        return f"[`{model_id}`](https://huggingface.co/{model_id})"
+    return f"`{model_id}`"
+
+
+def page_status(demo: gr.Blocks, models: Models) -> dict:
+    """`/status`: per model its state (ready, busy, loading or unavailable) and the requests waiting for it, and
+    `queued`, the requests waiting for their turn in the page's queue."""
+    queue = getattr(demo, "_queue", None)
+    return {**models.status(), "queued": len(queue) if queue is not None else 0}
+
+
+def settle_page(demo: gr.Blocks, status: gr.Markdown, timer: gr.Timer, models: Models) -> None:
+    """Once both models are loaded (or failed), pages open on the final status and do not poll: the page config was
+    built while they loaded, and every page load would otherwise flash "loading"."""
+    status.value, timer.active = status_markdown(models), False
+    for component in (getattr(demo, "config", None) or {}).get("components", []):
+        if component["id"] == status._id:
+            component["props"]["value"] = status.value
+        elif component["id"] == timer._id:
+            component["props"]["active"] = False
+
+
 def build_demo(
     models: Models,
     *,
     max_seconds: float = MAX_SECONDS,
     store: ReviewStore | None = None,
     access: ReviewAccess | None = None,
+    queue_size: int = QUEUE_SIZE,
+    send_rate: SendRate | None = None,
 ) -> gr.Blocks:
     """The page; with a review store it also has "send to review" and the Review and Data tabs."""
-    with gr.Blocks(title="Qwen3-ASR Portuguese: fine-tuned vs zero-shot") as demo:
+    with gr.Blocks(title="Qwen3-ASR Portuguese: fine-tuned vs zero-shot", delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown(
             "# 🎙️ Qwen3-ASR Portuguese: fine-tuned vs zero-shot\n"
-            f"Speak or upload Portuguese and compare [`{FINETUNED_MODEL}`](https://huggingface.co/{FINETUNED_MODEL}), "
-            f"fine-tuned on Portuguese, with its zero-shot base [`{BASE_MODEL}`](https://huggingface.co/{BASE_MODEL}),"
-            " side by side, with error rates and a word diff."
+            f"Speak or upload Portuguese and compare {model_link(models[FINETUNED].model_id)}, fine-tuned on "
+            f"Portuguese, with its zero-shot base {model_link(models[BASE].model_id)}, side by side, with error "
+            "rates and a word diff."
         )
         status = gr.Markdown(status_markdown(models), elem_id="status")
         with gr.Tabs():
             with gr.Tab("Transcribe"):
                 transcribed = transcribe_tab(models, status, max_seconds)
                 if store is not None:
-                    send_to_review_button(store, *transcribed)
+                    send_to_review_button(store, transcribed.last, max_seconds, send_rate or SendRate())
             if store is not None:
                 review_tabs(demo, store, access or ReviewAccess.from_env())
 
         timer = gr.Timer(1.0)
-        refresh = [status, timer]
-        demo.load(lambda: (status_markdown(models), gr.Timer(active=not models.settled)), outputs=refresh, queue=False)
-        timer.tick(lambda: (status_markdown(models), gr.Timer(active=not models.settled)), outputs=refresh, queue=False)
-        gr.api(models.status, api_name="status", queue=False)
-    return demo.queue(default_concurrency_limit=CONCURRENCY)
+
+        def refresh_status() -> tuple[str, gr.Timer]:
+            return status_markdown(models), gr.Timer(active=not models.settled)
+
+        def api_status() -> dict:
+            return page_status(demo, models)
+
+        demo.load(refresh_status, outputs=[status, timer], queue=False, api_visibility="private")
+        timer.tick(refresh_status, outputs=[status, timer], queue=False, api_visibility="private")
+        gr.api(api_status, api_name="status", queue=False)
+    models.when_settled(lambda: settle_page(demo, status, timer, models))
+    # api_open=False: outside a Space Gradio lets /run/predict skip the queue, its size cap and concurrency limit.
+    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size, api_open=False)
 
 
 def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, store: ReviewStore | None = None, **kwargs):

@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Container
 from pathlib import Path
 from typing import NamedTuple
 
 import gradio as gr
-import soundfile as sf
 
-from asr_pt.audio import AudioError, load_audio
-from asr_pt.compare import BASE, FINETUNED, PAIRS, REFERENCE, compare, pair_name
+from asr_pt.audio import Audio, duration, to_pcm16
+from asr_pt.compare import (
+    BASE,
+    FINETUNED,
+    MAX_CONTEXT_CHARS,
+    MAX_REFERENCE_CHARS,
+    PAIRS,
+    REFERENCE,
+    Comparison,
+    compare,
+    pair_name,
+)
 from asr_pt.metrics import PROTOCOLS
 from asr_pt.models import AUTO_LANGUAGE, DEFAULT_LANGUAGE, ModelLoadError, supported_languages
-from asr_pt.review.store import ReviewStore
 from asr_pt.ui.diffs import DIFF_COLORS, spaced
+from asr_pt.ui.send_to_review import LAST_CLIP_SECONDS, LastClip
 from asr_pt.ui.status import TITLES, Models, explain_load_failure, log, status_markdown
+from asr_pt.ui.uploads import RecentUploads
 
 try:  # on a ZeroGPU Space the GPU is lent per call, to functions decorated with spaces.GPU
     import spaces
@@ -30,39 +41,47 @@ except ImportError:
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
 
-def gpu_seconds(audio: str, max_seconds: float) -> int:
+def gpu_seconds(clip: Audio) -> int:
     """The GPU time to ask ZeroGPU for: both models on a clip take a fraction of its length, plus warm-up."""
-    try:
-        seconds = sf.info(audio).duration
-    except (sf.SoundFileError, RuntimeError, TypeError):  # the real error is reported by compare()
-        seconds = max_seconds
-    return math.ceil(30 + min(seconds, max_seconds) / 2)
+    return math.ceil(30 + duration(clip.samples) / 2)
 
 
-def make_transcribe(models: Models, max_seconds: float):
-    """The `/transcribe` endpoint: audio file, language, context, reference -> `Comparison.to_dict()`."""
+def refuse(error: Exception) -> gr.Error:
+    """A refused request: one line in the log and the library's words for the visitor, no traceback."""
+    log.info("request refused: %s", error)
+    return gr.Error(str(error), print_exception=False)
 
-    def run(audio: str, language: str, context: str, reference: str) -> dict:
-        comparison = compare(
-            audio,
-            models[FINETUNED],
-            models[BASE],
-            language=language,
-            context=context,
-            reference=reference,
-            max_seconds=max_seconds,
-        )
-        return comparison.to_dict()
+
+def make_transcribe(models: Models, max_seconds: float, kept: Container[str] = ()):
+    """The `/transcribe` endpoint: audio file, language, context, reference -> `Comparison.to_dict()`, and the
+    session's `LastClip` (a gr.State, not part of the API). Uploads are deleted once read; `kept` are not."""
+    uploads = RecentUploads()
+
+    def run(clip: Audio, language: str, context: str, reference: str) -> Comparison:
+        return compare(clip, models[FINETUNED], models[BASE], language=language, context=context, reference=reference)
 
     if spaces is not None:
-        run = spaces.GPU(duration=lambda audio, *_: gpu_seconds(audio, max_seconds))(run)
+        run = spaces.GPU(duration=lambda clip, *_: gpu_seconds(clip))(run)
 
-    def transcribe(audio: str, language: str, context: str, reference: str) -> dict:
+    def transcribe(
+        audio: str | None,
+        language: str = DEFAULT_LANGUAGE,
+        context: str = "",
+        reference: str = "",
+    ) -> tuple[dict, LastClip]:
         try:
-            return run(audio, language, context, reference)
+            clip = uploads.read(audio, max_seconds, kept)
+            comparison = run(clip, language, context, reference)
         except (ValueError, ModelLoadError) as error:  # AudioError is a ValueError: bad input, told in its words
-            log.info("request refused: %s", error)
-            raise gr.Error(str(error)) from error
+            raise refuse(error) from error
+        runs = comparison.runs
+        kept_clip = LastClip(
+            pcm=to_pcm16(clip.samples),
+            reference=comparison.reference,
+            texts={side: run.transcript.text if run.transcript else None for side, run in runs.items()},
+            model_ids={side: run.model_id for side, run in runs.items()},
+        )
+        return comparison.to_dict(), kept_clip
 
     return transcribe
 
@@ -137,11 +156,11 @@ def read_examples() -> list[list[str]]:
 
 
 class TranscribeTab(NamedTuple):
-    """What later tabs may build on: the clip, the reference box and the last result."""
+    """What later tabs may build on: the clip, the last result as shown, and the last comparison on the server."""
 
     audio: gr.Audio
-    reference: gr.Textbox
     result: gr.JSON
+    last: gr.State
 
 
 def transcribe_tab(models: Models, status: gr.Markdown, max_seconds: float) -> TranscribeTab:
@@ -161,16 +180,22 @@ def transcribe_tab(models: Models, status: gr.Markdown, max_seconds: float) -> T
             ]
             language = gr.Dropdown(languages, value=DEFAULT_LANGUAGE, label="Language")
             context = gr.Textbox(
+                "",
                 label="Context or hotwords (optional)",
                 placeholder="names, terms or a sentence about the topic, e.g. Lisboa, Sporting",
+                max_length=MAX_CONTEXT_CHARS,
             )
             reference = gr.Textbox(
-                label="Reference transcript (optional)", placeholder="what was said, to score both models against"
+                "",
+                label="Reference transcript (optional)",
+                placeholder="what was said, to score both models against",
+                max_length=MAX_REFERENCE_CHARS,
             )
     gr.Examples(
         read_examples(),
         inputs=[audio, language, context, reference],
         label="Examples: Portuguese sentences spoken by espeak-ng, with their text as the reference",
+        api_visibility="private",
     )
 
     audio_info = gr.Markdown()
@@ -209,55 +234,26 @@ def transcribe_tab(models: Models, status: gr.Markdown, max_seconds: float) -> T
     )
     with gr.Accordion("API result (what `/transcribe` returns)", open=False):
         result = gr.JSON(label="result")
+    last = gr.State(None, time_to_live=LAST_CLIP_SECONDS)
 
-    # A result belongs to the clip it came from: "send to review" must never pair it with a newer clip.
-    audio.change(lambda: None, None, result, queue=False, api_visibility="private")
+    def forget_clip() -> tuple[None, None]:
+        """A result belongs to the clip it came from: "send to review" must never pair it with a newer clip."""
+        return None, None
+
+    def show_result(value: dict) -> tuple:
+        return show(value, models)
+
+    audio.change(forget_clip, None, [result, last], queue=False, api_visibility="private")
     button.click(
-        make_transcribe(models, max_seconds),
+        make_transcribe(models, max_seconds, kept=audio.keep_in_cache),
         inputs=[audio, language, context, reference],
-        outputs=result,
+        outputs=[result, last],
         api_name="transcribe",
     ).success(
-        lambda value: show(value, models),
+        show_result,
         inputs=result,
         outputs=[audio_info, *outputs, scores, *diffs, status],
         queue=False,
         api_visibility="private",
     )
-    return TranscribeTab(audio, reference, result)
-
-
-def queue_for_review(store: ReviewStore, audio: str | None, reference: str, result: dict | None) -> str:
-    """Store the Transcribe tab's clip with both hypotheses (and the reference) for reviewers."""
-    if not audio or not result or not result.get("runs"):
-        raise gr.Error("Transcribe a clip first, then send it to review.")
-    runs = result["runs"]
-    texts = {side: (runs[side].get("transcript") or {}).get("text") for side in ("finetuned", "base")}
-    if None in texts.values():
-        raise gr.Error("Both models must have transcribed the clip before it can be reviewed.")
-    try:
-        samples = load_audio(audio)
-    except AudioError as error:
-        raise gr.Error(str(error)) from error
-    item_id = store.add_item(
-        samples,
-        reference=reference or "",
-        hypothesis_finetuned=texts["finetuned"],
-        hypothesis_base=texts["base"],
-        model_finetuned=runs["finetuned"]["model_id"],
-        model_base=runs["base"]["model_id"],
-    )
-    return f"Sent to review as item {item_id}. Thank you!"
-
-
-def send_to_review_button(store: ReviewStore, audio: gr.Audio, reference: gr.Textbox, result: gr.JSON) -> None:
-    """The Transcribe tab's "send to review": under the results, for any visitor."""
-    with gr.Row():
-        button = gr.Button("Send to review", size="sm", elem_id="send-to-review")
-        message = gr.Markdown("Stores this clip and both transcripts for our reviewers to correct.")
-    button.click(
-        lambda a, r, res: queue_for_review(store, a, r, res),
-        [audio, reference, result],
-        message,
-        api_visibility="private",
-    )
+    return TranscribeTab(audio, result, last)
