@@ -12,7 +12,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,19 +223,12 @@ class ASRModel:
         model = self.load()
         self._check_context(model, context)
         durations = [len(a) / SAMPLE_RATE for a in audios]
-        self._count_waiting(+1)
-        try:
-            with self._generate_lock:
-                self._finished_rows.clear()
-                self._timed_out.clear()
-                self._set_generation_limits(max(durations))
-                start = time.perf_counter()
-                results = model.transcribe([(a, SAMPLE_RATE) for a in audios], context=context, language=forced)
-                elapsed = time.perf_counter() - start
-                finished = iter(self._finished_rows)
-                timed_out = any(self._timed_out)
-        finally:
-            self._count_waiting(-1)
+        with self._generation(max(durations)):
+            start = time.perf_counter()
+            results = model.transcribe([(a, SAMPLE_RATE) for a in audios], context=context, language=forced)
+            elapsed = time.perf_counter() - start
+            finished = iter(self._finished_rows)
+            timed_out = any(self._timed_out)
         total = sum(durations)
         transcripts = []
         for audio, audio_seconds, result in zip(audios, durations, results, strict=True):
@@ -270,28 +264,21 @@ class ASRModel:
         if forced:
             prompt += target_text("", forced)
         durations = [len(a) / SAMPLE_RATE for a in audios]
-        self._count_waiting(+1)
-        try:
-            with self._generate_lock, torch.no_grad():
-                self._finished_rows.clear()
-                self._timed_out.clear()
-                self._set_generation_limits(max(durations))  # max_new_tokens (and the limits the model was given)
-                start = time.perf_counter()
-                inputs = processor(text=[prompt] * len(audios), audio=list(audios), return_tensors="pt", padding=True)
-                inputs = {
-                    key: value.to(network.device, network.dtype if value.is_floating_point() else None)
-                    for key, value in inputs.items()
-                }
-                output = network.generate(**inputs, do_sample=False)
-                decoded = processor.batch_decode(
-                    output.sequences[:, inputs["input_ids"].shape[1] :],
-                    skip_special_tokens=True,
-                    clean_up_tokenization_spaces=False,
-                )
-                elapsed = time.perf_counter() - start
-                finished = list(self._finished_rows)
-        finally:
-            self._count_waiting(-1)
+        with self._generation(max(durations)), torch.no_grad():
+            start = time.perf_counter()
+            inputs = processor(text=[prompt] * len(audios), audio=list(audios), return_tensors="pt", padding=True)
+            inputs = {
+                key: value.to(network.device, network.dtype if value.is_floating_point() else None)
+                for key, value in inputs.items()
+            }
+            output = network.generate(**inputs, do_sample=False)  # max_new_tokens: the model's generation limits
+            decoded = processor.batch_decode(
+                output.sequences[:, inputs["input_ids"].shape[1] :],
+                skip_special_tokens=True,
+                clean_up_tokenization_spaces=False,
+            )
+            elapsed = time.perf_counter() - start
+            finished = list(self._finished_rows)
         total = sum(durations)
         transcripts = []
         for text, audio_seconds, ended in zip(decoded, durations, finished, strict=True):
@@ -302,6 +289,20 @@ class ASRModel:
             seconds = elapsed * audio_seconds / total if total else 0.0
             transcripts.append(Transcript(text.strip(), detected, seconds, audio_seconds, not ended))
         return transcripts
+
+    @contextmanager
+    def _generation(self, longest_seconds: float) -> Iterator[None]:
+        """The generate lock for one batch, its per-row records cleared and its limits set; the request counts as
+        waiting from the moment it asks for the lock."""
+        self._count_waiting(+1)
+        try:
+            with self._generate_lock:
+                self._finished_rows.clear()
+                self._timed_out.clear()
+                self._set_generation_limits(longest_seconds)
+                yield
+        finally:
+            self._count_waiting(-1)
 
     def _count_waiting(self, change: int) -> None:
         with self._waiting_lock:
