@@ -121,6 +121,7 @@ def test_only_listed_eval_folders_open_and_a_folder_that_is_not_an_eval_says_so(
         lambda: tab.open(None, "eval-cv"),
         lambda: tab.filter(None, None, True, None, None, None),
         lambda: tab.choose(None, [], "cv/clip0.wav"),
+        lambda: tab.clear(None),
         lambda: tab.send(None, open_eval(root / "eval-cv"), ["cv/clip0.wav"]),
     ):
         with pytest.raises(gr.Error, match=NOT_LOGGED_IN):

@@ -86,7 +86,7 @@ class ExplorerTab:
         choose_all.click(
             self.choose_all, [self.reviewer, self.selected, self.shown], [self.selected, self.selection], **private
         )
-        clear.click(lambda: ([], ""), None, [self.selected, self.selection], **private)
+        clear.click(self.clear, self.reviewer, [self.selected, self.selection], **private)
         send.click(self.send, [self.reviewer, self.view, self.selected], [self.sent], **private)
 
     def folders(self, reviewer: str | None):
@@ -164,6 +164,10 @@ class ExplorerTab:
         require_reviewer(reviewer)
         chosen = list(dict.fromkeys([*selected, *shown]))
         return [chosen, "\n".join(chosen)]
+
+    def clear(self, reviewer) -> list:
+        require_reviewer(reviewer)
+        return [[], ""]
 
     def send(self, reviewer, view: EvalView | None, selected: list[str]) -> str:
         require_reviewer(reviewer)
