@@ -23,7 +23,7 @@ def main() -> None:
         models.load_in_background()
     store = ReviewStore()
     start_hub_sync(store, store.data_dir / "hub-export")  # only when ASR_PT_HUB_DATASET and HF_TOKEN are set
-    launch(build_demo(models, store=store), store=store)
+    launch(build_demo(models, store=store))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,13 @@ import soundfile as sf
 
 SAMPLE_RATE = 16000
 MIN_SECONDS = 0.5  # qwen-asr fails on shorter clips, so they are padded
+MIN_SPEECH_SECONDS = 0.1  # shorter than a syllable: nothing can be said in it, so it is refused rather than padded
+# Every real recording lies between these: telephony's 8 kHz and the lowest rates old samplers used sit well above the
+# floor, and 768 kHz is the highest rate audio converters offer. Outside them a header is wrong (1 Hz, 2x10^9 Hz), and
+# resampling would stretch or squash the samples into minutes or microseconds of nonsense.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 768_000
+# An MP3's length comes from its Xing header or an estimate; decoders may fall a few milliseconds short of it.
+DECODE_SLACK_SECONDS = 0.1
 MAX_SECONDS = float(os.environ.get("ASR_PT_MAX_AUDIO_SECONDS", 1200))  # qwen-asr's limit is 20 minutes
 SILENCE_PEAK = 1e-4  # below this there is nothing to transcribe
 
@@ -43,8 +51,9 @@ def read_audio(source: AudioSource, *, max_seconds: float | None = MAX_SECONDS) 
     Gradio gives `(sample_rate, samples)` and qwen-asr takes `(samples, sample_rate)`; the integer is the rate.
     Integer samples are scaled by their type's full range (int16 by 32768), not by their peak, so quiet speech stays
     quiet. Float samples beyond [-1, 1] cannot be told from a mis-scaled int array, so they are divided by their peak.
-    Clips shorter than MIN_SECONDS are padded with silence. Raises AudioError for anything that cannot be used,
-    including audio longer than `max_seconds` (None for no limit).
+    Clips shorter than MIN_SECONDS are padded with silence. Raises AudioError for anything that cannot be used: a
+    corrupt or truncated file, a sample rate no recording has, audio shorter than MIN_SPEECH_SECONDS or longer than
+    `max_seconds` (None for no limit).
     """
     samples, sample_rate = _decode(source, max_seconds)
     return _conform(samples, sample_rate, max_seconds)
@@ -101,21 +110,61 @@ def _is_sample_rate(value: object) -> bool:
 def _read_encoded(file: Path | io.BytesIO, name: str, max_seconds: float | None) -> tuple[np.ndarray, int]:
     try:
         with sf.SoundFile(file) as sound:
+            _check_header(sound, name)
+            _check_sample_rate(sound.samplerate)
             _check_length(sound.frames, sound.samplerate, max_seconds)  # before decoding hours of audio
-            return sound.read(dtype="float32", always_2d=True), sound.samplerate
+            samples = sound.read(dtype="float32", always_2d=True)
+            if sound.frames - len(samples) > DECODE_SLACK_SECONDS * sound.samplerate:  # an MP3 cut short
+                raise AudioError(
+                    f"{name} is truncated: its header promises {sound.frames / sound.samplerate:.2f} s of audio, "
+                    f"only {len(samples) / sound.samplerate:.2f} s could be decoded"
+                )
+            return samples, sound.samplerate
     except sf.SoundFileError as error:
-        reason = getattr(error, "error_string", str(error))
-        raise AudioError(f"{name} is not readable audio (WAV, FLAC, OGG or MP3) or is corrupt: {reason}") from error
+        reason = getattr(error, "error_string", "") or ""
+        if "does not exist" in reason:  # libsndfile's words for an MP3 it cannot decode: the file is there
+            reason = ""
+        raise AudioError(
+            f"{name} is not readable audio: it is corrupt, or not WAV, FLAC, OGG or MP3"
+            + (f" ({reason.strip().rstrip('.')})" if reason.strip() else "")
+        ) from error
+
+
+# libsndfile reads what a cut-off WAV holds without a word; its log keeps what the header promised.
+_SHORT_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
+_UNKNOWN_SIZE = 0xFFFFFFFF  # what a writer that cannot seek back (a pipe, a stream) puts in the header
+
+
+def _check_header(sound: sf.SoundFile, name: str) -> None:
+    """Refuse a WAV that holds fewer bytes of audio than its header says: an interrupted upload or copy."""
+    found = _SHORT_DATA_CHUNK.search(sound.extra_info)
+    if found and int(found[2]) < int(found[1]) < _UNKNOWN_SIZE:
+        promised, held = int(found[1]), int(found[2])
+        raise AudioError(
+            f"{name} is truncated: its header promises {promised:,} bytes of audio, the file holds {held:,} "
+            "(was the upload or copy interrupted?)"
+        )
+
+
+def _check_sample_rate(sample_rate: int) -> None:
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"invalid sample rate: {sample_rate:,} Hz; recordings have {MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,} Hz"
+        )
 
 
 def _check_length(frames: int, sample_rate: int, max_seconds: float | None) -> None:
     if max_seconds is not None and frames / sample_rate > max_seconds:
         raise AudioError(f"the audio is too long: {frames / sample_rate:.1f} s, the limit is {max_seconds:g} s")
+    if 0 < frames / sample_rate < MIN_SPEECH_SECONDS:  # no frames at all is told as such once decoded
+        raise AudioError(
+            f"the audio is too short: {frames / sample_rate:.3f} s, and nothing can be said in under "
+            f"{MIN_SPEECH_SECONDS:g} s"
+        )
 
 
 def _conform(samples: np.ndarray, sample_rate: int, max_seconds: float | None) -> Audio:
-    if sample_rate <= 0:
-        raise AudioError(f"invalid sample rate: {sample_rate} Hz")
+    _check_sample_rate(sample_rate)
     if samples.ndim not in (1, 2):
         raise AudioError(f"audio samples must be (samples,) or (samples, channels), not shape {samples.shape}")
     if samples.size == 0:

@@ -8,10 +8,20 @@ from collections.abc import Sequence
 from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
 
 
-def _tiny_model(args: argparse.Namespace) -> None:
-    from asr_pt.tiny_model import build_tiny_model
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` shows each option's default, where it has one its help does not already explain."""
 
-    print(build_tiny_model(args.out_dir, seed=args.seed))
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        unset = action.default is None or action.default is False or action.default == []
+        if unset or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _tiny_model(args: argparse.Namespace) -> None:
+    from asr_pt.tiny_model import LEARNABLE, build_tiny_model
+
+    print(build_tiny_model(args.out_dir, seed=args.seed, **LEARNABLE))
 
 
 def _import(args: argparse.Namespace) -> None:
@@ -45,15 +55,34 @@ def _hash_password(args: argparse.Namespace) -> None:
 
     from asr_pt.review.reviewers import hash_password
 
-    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
-    print(hash_password(password))
+    try:
+        password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline()
+    except (EOFError, KeyboardInterrupt):
+        password = ""
+    password = password.rstrip("\r\n")  # a line typed or piped on Windows ends in \r\n
+    if not password.strip():
+        sys.exit("python -m asr_pt hash-password: error: the password is blank; type one (or pipe it in)")
+    print(f"{args.name}:{hash_password(password)}")
+
+
+def reviewer_name(text: str) -> str:
+    """A name that fits a `name:hash` entry of ASR_PT_REVIEWERS (a line of a file, or one of comma-separated ones)."""
+    name = text.strip()
+    if not name or any(mark in name for mark in ":,\n") or name.startswith("#"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a reviewer name must be non-blank, without ':' or ',' or a leading '#'"
+        )
+    return name
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m asr_pt", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    tiny = commands.add_parser("tiny-model", help="write a tiny random Qwen3-ASR checkpoint for tests and trials")
+    tiny = commands.add_parser(
+        "tiny-model",
+        help="write a tiny random Qwen3-ASR checkpoint (one that can learn a few clips) for tests and trials",
+    )
     tiny.add_argument("out_dir", help="folder to write the checkpoint to")
     tiny.add_argument("--seed", type=int, default=0, help="different seeds give different weights")
     tiny.set_defaults(run=_tiny_model)
@@ -74,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out_dir", help="folder to write the dataset to")
     export.set_defaults(run=_export)
 
-    hashing = commands.add_parser("hash-password", help="hash a reviewer's password for ASR_PT_REVIEWERS")
+    hashing = commands.add_parser(
+        "hash-password", help="print a reviewer's `name:hash` entry for ASR_PT_REVIEWERS (asks for the password)"
+    )
+    hashing.add_argument("name", type=reviewer_name, help="the reviewer's login name")
     hashing.set_defaults(run=_hash_password)
 
     return parser

@@ -96,6 +96,24 @@ def _explain_load_failure(model_id: str, error: Exception) -> str:
     )
 
 
+def check_fetchable(model_id: str) -> None:
+    """Raise at once when `model_id` would have to come from a Hub that cannot be reached.
+
+    Offline, transformers retries the Hub with backoff for a minute or two before it gives up (46 s here, two minutes
+    on a slower network); one request without retries answers in milliseconds. A folder, or a Hub id already in the
+    local cache, is left to `from_pretrained`.
+    """
+    if Path(model_id).expanduser().exists():
+        return
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+        return
+    if constants.HF_HUB_OFFLINE:
+        raise OSError(f"{model_id} is not in the local cache and HF_HUB_OFFLINE=1 (offline)")
+    HfApi().model_info(model_id, timeout=10)
+
+
 class ASRModel:
     """One Qwen3-ASR model, loaded on first use and shared by every thread of the app.
 
@@ -173,6 +191,7 @@ class ASRModel:
         from qwen_asr import Qwen3ASRModel
 
         try:
+            check_fetchable(self.model_id)
             model = Qwen3ASRModel.from_pretrained(
                 self.model_id,
                 dtype=self.dtype,

@@ -31,6 +31,8 @@ SPECIAL_TOKEN_IDS = {
 }
 ASR_TEXT_TOKEN = "<asr_text>"  # an added token that is not special: decoding keeps it, so qwen-asr can parse it
 VOCAB_SIZE = 151680
+# A tiny model that can learn a handful of clips (see `build_tiny_model`): what `python -m asr_pt tiny-model` builds.
+LEARNABLE = {"hidden_size": 128, "audio_initializer_range": 0.3}
 
 # transformers 4.57.6 swaps the first pre-tokenizer for this regex whenever qwen-asr loads a tokenizer of over 100k
 # tokens (`fix_mistral_regex=True`). Building with the same regex makes that swap a no-op, so text tokenizes the same

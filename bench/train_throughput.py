@@ -45,14 +45,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
 
-    from asr_pt.tiny_model import build_tiny_model
+    from asr_pt.tiny_model import LEARNABLE, build_tiny_model
     from train.collator import SFTCollator
     from train.data import prepare
     from train.finetune import load_processor
 
     with tempfile.TemporaryDirectory() as tmp:
         clips = make_clips(Path(tmp), args.clips)
-        model = build_tiny_model(Path(tmp) / "tiny", seed=1, hidden_size=128, audio_initializer_range=0.3)
+        model = build_tiny_model(Path(tmp) / "tiny", seed=1, **LEARNABLE)
 
         start = time.perf_counter()
         examples, _ = prepare([str(clips)], progress=False)

@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from asr_pt.cli import DefaultsHelpFormatter
 from asr_pt.corpora import CorpusError
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from eval.run import BATCH_SIZE, MAX_NEW_TOKENS, evaluate
@@ -29,9 +30,7 @@ def parse_model(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument(
         "--model",
         type=parse_model,
@@ -52,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, help="only the first N clips of each dataset")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="clips per generate call (the card's: 8)")
     parser.add_argument("--language", default=DEFAULT_LANGUAGE, help='forced language, or "auto" to detect it')
-    parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS, help="the card's: 128")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=MAX_NEW_TOKENS,
+        help="longest transcript a model may write (the card's: 128)",
+    )
     parser.add_argument("--device", help="cuda, cpu, cuda:1... (default: cuda when there is one)")
     parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], help="default: bfloat16 on GPU")
     parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples for the intervals")

@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from asr_pt.espeak import speak  # noqa: E402
-from asr_pt.tiny_model import SENTENCES_PATH, build_tiny_model  # noqa: E402
+from asr_pt.tiny_model import LEARNABLE, SENTENCES_PATH, build_tiny_model  # noqa: E402
 
 SENTENCES = SENTENCES_PATH.read_text(encoding="utf-8").splitlines()
 
@@ -173,6 +173,4 @@ def write_export(folder: Path, clips: list[tuple[Path, str]], source_splits: lis
 @pytest.fixture(scope="session")
 def learnable_tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny model that can learn eight clips on CPU in a minute or two (see `build_tiny_model`)."""
-    return build_tiny_model(
-        tmp_path_factory.mktemp("tiny-learnable"), seed=1, hidden_size=128, audio_initializer_range=0.3
-    )
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-learnable"), seed=1, **LEARNABLE)

@@ -39,7 +39,6 @@ def app(tmp_path_factory, tiny_model_dir, other_tiny_model_dir):
     launch(
         demo,
         max_seconds=DEMO_MAX_SECONDS,
-        store=store,
         server_name="127.0.0.1",
         server_port=port,
         prevent_thread_lock=True,

@@ -294,3 +294,11 @@ def test_command_line_errors_are_messages(tmp_path, tiny_model_dir, common_voice
     with pytest.raises(SystemExit):
         main(["--model", f"a={tiny_model_dir}", "--model", f"a={tmp_path}", "--dataset", "x"])
     assert "same name" in capsys.readouterr().err
+
+
+def test_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # as argparse wraps it
+    for default in ("(default: runs/eval)", "(default: 16)", "(default: Portuguese)", "(default: 512)"):
+        assert default in shown

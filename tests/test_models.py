@@ -1,9 +1,10 @@
 import threading
 
 import pytest
+from conftest import free_port
 
 from asr_pt.audio import load_audio
-from asr_pt.models import ASRModel, ModelLoadError, supported_languages
+from asr_pt.models import EOS_TOKEN_IDS, ASRModel, ModelLoadError, supported_languages
 
 
 def test_loads_lazily_once_and_transcribes_portuguese(tiny_model_dir, speech_clips):
@@ -44,14 +45,15 @@ def test_batch_matches_one_by_one_and_keeps_order(tiny_model_dir, speech_clips):
     assert [t.text for t in batch] == single
 
 
-def test_truncation_is_reported_when_generation_hits_the_token_limit(tiny_model_dir, speech_clips):
-    """A random model rarely emits EOS within one token; with a huge limit it stops (or is cut) for real."""
+def test_truncation_is_reported_when_generation_hits_the_token_limit_not_when_it_ends(tiny_model_dir, speech_clips):
+    """A random model does not write EOS within one token: cut. Forced to write EOS (<|im_end|>) first, it ends within
+    the same one-token limit: not cut, so the flag reads how generation ended, not how long the text is."""
     audio = load_audio(speech_clips[0][0])
     assert ASRModel(str(tiny_model_dir), max_new_tokens=1).transcribe(audio).truncated
-    generous = ASRModel(str(tiny_model_dir), max_new_tokens=64)
-    result = generous.transcribe(audio)
-    rows = generous._finished_rows
-    assert result.truncated == (not rows[0])
+    ending = ASRModel(str(tiny_model_dir), max_new_tokens=1)
+    ending.load().model.thinker.generation_config.sequence_bias = {(EOS_TOKEN_IDS[0],): 100.0}
+    assert [t.truncated for t in ending.transcribe_batch([audio, audio[: len(audio) // 2]])] == [False, False]
+    assert ending.transcribe(audio).text == ""
 
 
 def test_automatic_language_detection_and_context(tiny_model_dir, speech_clips):
@@ -74,6 +76,23 @@ def test_a_model_that_cannot_load_says_which_and_why(model_id, words):
         ASRModel(model_id).load()
     for word in words:
         assert word in str(error.value)
+
+
+def test_a_hub_id_that_cannot_be_fetched_fails_before_any_download_is_tried(monkeypatch):
+    """Offline (HF_HUB_OFFLINE=1, as the tests run) or with the Hub unreachable, the load says why at once:
+    transformers' own attempt, with its retries, took two minutes."""
+    from huggingface_hub import constants
+    from qwen_asr import Qwen3ASRModel
+
+    attempts = []
+    monkeypatch.setattr(Qwen3ASRModel, "from_pretrained", lambda *args, **kwargs: attempts.append(args))
+    with pytest.raises(ModelLoadError, match=r"'Qwen/Qwen3-ASR-1\.7B': it is not in the local cache .*\(offline\)"):
+        ASRModel("Qwen/Qwen3-ASR-1.7B").load()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{free_port()}")  # a Hub that nothing answers for
+    with pytest.raises(ModelLoadError, match="the Hugging Face Hub cannot be reached"):
+        ASRModel("Qwen/Qwen3-ASR-1.7B").load()
+    assert attempts == []
 
 
 def test_deleting_a_model_frees_its_weights_without_the_garbage_collector(tiny_model_dir, speech_clips):

@@ -7,7 +7,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import requests
 from datasets import Audio, load_dataset
+from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
 from asr_pt.audio import content_hash, load_audio
 from asr_pt.cli import main
@@ -144,14 +146,19 @@ def test_import_command_reads_common_voice_and_reports_bad_clips(
 
 
 class StandInHfApi:
-    """Plays the Hub for CommitScheduler and snapshot_download: a local folder per repo. No network here."""
+    """Plays the Hub for CommitScheduler and snapshot_download: a local folder per repo. No network here.
+
+    `unreachable` names the calls that fail as they do when the network is down."""
 
     def __init__(self, remote: Path):
         self.remote = remote
         self.commits = []
+        self.unreachable: set[str] = set()
         self._executor = ThreadPoolExecutor(max_workers=1)
 
     def create_repo(self, repo_id, private=None, repo_type=None, exist_ok=False):
+        if "create_repo" in self.unreachable:
+            raise requests.ConnectionError("Failed to resolve 'huggingface.co'")
         (self.remote / repo_id).mkdir(parents=True, exist_ok=True)
         self.created = (repo_id, private, repo_type)
         return SimpleNamespace(repo_id=repo_id)
@@ -167,19 +174,26 @@ class StandInHfApi:
         self.commits.append(sorted(operation.path_in_repo for operation in operations))
 
     def snapshot_download(self, repo_id, repo_type, local_dir, allow_patterns):
+        if "snapshot_download" in self.unreachable:  # huggingface_hub's words when the repo cannot be reached
+            raise LocalEntryNotFoundError("An error happened while trying to locate the files on the Hub")
         if not (self.remote / repo_id).is_dir():
-            raise FileNotFoundError(f"no repo {repo_id}")
+            raise RepositoryNotFoundError(f"404 Client Error: Repository Not Found for url: {repo_id}")
         shutil.copytree(self.remote / repo_id, local_dir, dirs_exist_ok=True)
         return local_dir
 
 
-def test_hub_sync_pushes_exports_and_restores_an_empty_store(reviewed_store, tmp_path):
-    api = StandInHfApi(tmp_path / "hub")
-    scheduler = start_hub_sync(reviewed_store, tmp_path / "sync", repo_id="me/reviews", hf_api=api, every_minutes=60)
+def sync_once(store: ReviewStore, folder: Path, api: StandInHfApi):
+    """Start the sync to me/reviews, push once, stop; what the push returned (None when nothing was pushed)."""
+    scheduler = start_hub_sync(store, folder, repo_id="me/reviews", hf_api=api, every_minutes=60)
     try:
-        scheduler.trigger().result()
+        return scheduler.trigger().result()
     finally:
         scheduler.stop()
+
+
+def test_hub_sync_pushes_exports_and_restores_an_empty_store(reviewed_store, tmp_path):
+    api = StandInHfApi(tmp_path / "hub")
+    sync_once(reviewed_store, tmp_path / "sync", api)
     assert api.created == ("me/reviews", True, "dataset")  # private: reviewers' work is not public by default
     assert api.commits[0] == ["README.md", PARQUET_PATH]  # audio is in the parquet; sft.jsonl has local paths
     assert all(commit == api.commits[0] for commit in api.commits)
@@ -204,3 +218,49 @@ def test_hub_sync_pushes_exports_and_restores_an_empty_store(reviewed_store, tmp
     finally:
         empty.stop()
     assert len(api.commits) == commits
+
+
+def test_a_hub_copy_that_could_not_be_read_is_never_pushed_over(reviewed_store, tmp_path, speech_clips):
+    api = StandInHfApi(tmp_path / "hub")
+    sync_once(reviewed_store, tmp_path / "sync", api)
+    on_hub = api.remote / "me/reviews" / PARQUET_PATH
+    three_items = on_hub.read_bytes()
+
+    api.unreachable = {"snapshot_download"}  # the Space restarts during a network hiccup
+    fresh = ReviewStore(tmp_path / "restarted")
+    restarted = start_hub_sync(fresh, tmp_path / "sync2", repo_id="me/reviews", hf_api=api, every_minutes=60)
+    try:
+        assert sum(fresh.counts().values()) == 0  # the app starts all the same
+        path, sentence = speech_clips[5]
+        correct_a_demo_clip(fresh, path, sentence)
+        assert restarted.trigger().result() is None  # one new item must not replace the Hub's three
+        assert on_hub.read_bytes() == three_items
+
+        api.unreachable = set()  # the network is back: the next push reads the Hub's copy in, then pushes both
+        restarted.trigger().result()
+    finally:
+        restarted.stop()
+    texts = {i.text for i in reviewed_store.corrected()} | {sentence}
+    assert {i.text for i in fresh.corrected()} == texts
+    pushed = load_dataset("parquet", data_files=str(on_hub), split="train", cache_dir=str(tmp_path / "cache"))
+    assert set(pushed["text"]) == texts
+
+    # A store that is not empty is read against the Hub too before its first push; with no Hub at all, no sync.
+    api.unreachable = {"snapshot_download"}
+    pushed_before = on_hub.read_bytes()
+    again = start_hub_sync(ReviewStore(tmp_path / "other"), tmp_path / "sync3", repo_id="me/reviews", hf_api=api)
+    try:
+        correct_a_demo_clip(again.store, path, "só isto")
+        assert again.trigger().result() is None and on_hub.read_bytes() == pushed_before
+    finally:
+        again.stop()
+    api.unreachable = {"snapshot_download", "create_repo"}
+    assert (
+        start_hub_sync(ReviewStore(tmp_path / "offline"), tmp_path / "sync4", repo_id="me/reviews", hf_api=api) is None
+    )
+
+
+def correct_a_demo_clip(store: ReviewStore, path: Path, text: str) -> None:
+    store.add_item(load_audio(path), hypothesis_finetuned="a", hypothesis_base="b", model_finetuned="f", model_base="b")
+    item = store.claim_next("bia")
+    store.save(item.id, "bia", text, item.version)

@@ -1,9 +1,11 @@
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from asr_pt.cli import main
 from asr_pt.review.reviewers import (
     authenticate,
     hash_password,
@@ -66,9 +68,27 @@ def test_hf_allowlist():
     assert not hf_user_allowed(None, set()) and not hf_user_allowed("", set())
 
 
-def test_hash_password_command_reads_stdin():
+def test_hash_password_command_prints_the_whole_entry():
     result = subprocess.run(
-        [sys.executable, "-m", "asr_pt", "hash-password"], input="s3nha\n", capture_output=True, text=True, cwd=REPO
-    )
+        [sys.executable, "-m", "asr_pt", "hash-password", "ana"], input="s3nha\r\n", capture_output=True, text=True,
+        cwd=REPO,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert verify_password("s3nha", result.stdout.strip())
+    entry = result.stdout.strip()  # piped from Windows: the \r is not part of the password
+    assert authenticate("ana", "s3nha", load_reviewers(entry)) == "ana"
+
+
+@pytest.mark.parametrize("typed", ["", "\n", "  \t\r\n"])
+def test_hash_password_command_refuses_a_blank_password(typed, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(typed))
+    with pytest.raises(SystemExit, match="the password is blank"):
+        main(["hash-password", "ana"])
+    assert not capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["", " ", "a:b", "ana,bia", "#ana"])
+def test_hash_password_command_refuses_names_an_entry_cannot_hold(name, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("s3nha\n"))
+    with pytest.raises(SystemExit) as exit:
+        main(["hash-password", name])
+    assert exit.value.code == 2 and "a reviewer name must be" in capsys.readouterr().err

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -13,7 +14,9 @@ def test_command_line_builds_a_checkpoint_that_qwen_asr_loads_and_runs(tmp_path,
     out = tmp_path / "tiny"
     subprocess.run([sys.executable, "-m", "asr_pt", "tiny-model", str(out), "--seed", "1"], check=True)
     size = sum(f.stat().st_size for f in out.iterdir())
-    assert size < 50e6, f"tiny checkpoint is {size / 1e6:.1f} MB"
+    assert size < 100e6, f"tiny checkpoint is {size / 1e6:.1f} MB"
+    thinker = json.loads((out / "config.json").read_text())["thinker_config"]  # the one that learns, as train's tests
+    assert (thinker["text_config"]["hidden_size"], thinker["audio_config"]["initializer_range"]) == (128, 0.3)
 
     model = Qwen3ASRModel.from_pretrained(str(out), max_new_tokens=16)
     path, _ = speech_clips[0]

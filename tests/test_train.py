@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 from safetensors.torch import load_file
 
 from train.finetune import LOSS_CURVE, TRAINING_LOG, TRAINING_RECORD, load_processor
@@ -59,7 +60,7 @@ def test_best_checkpoint_is_chosen_on_validation_loss_and_tokenizes_like_its_bas
         shutil.copy(path, validation)
     output = tmp_path / "run"
     # Training on all eight clips; the two validation clips are dropped from training (same audio) and counted.
-    train(
+    printed = train(
         "--base-model", old_style_base, "--dataset", f"{audiofolder_corpus}?split=train", "--validation", validation,
         "--output", output, "--max-steps", 6, "--eval-steps", 2, "--batch-size", 3, "--grad-accum", 1, "--lr", 3e-2,
         "--save-total-limit", 5, "--eval-after", validation, "--eval-max-new-tokens", 8,
@@ -69,10 +70,14 @@ def test_best_checkpoint_is_chosen_on_validation_loss_and_tokenizes_like_its_bas
     evaluations = {entry["step"]: entry["eval_loss"] for entry in history if "eval_loss" in entry}
     assert sorted(evaluations) == [2, 4, 6]
     best_step = min(evaluations, key=evaluations.get)
-    best_weights = load_file(output / "checkpoints" / f"checkpoint-{best_step}" / "model.safetensors")
+    chosen = json.loads(printed.strip().splitlines()[-1])  # what train says it kept: the lowest logged loss
+    assert (chosen["step"], chosen["loss"]) == (best_step, pytest.approx(evaluations[best_step]))
     final_weights = load_file(output / "model.safetensors")
-    assert best_weights.keys() == final_weights.keys() and all(k.startswith("thinker.") for k in final_weights)
-    assert all((best_weights[k] == final_weights[k]).all() for k in final_weights)
+    assert all(k.startswith("thinker.") for k in final_weights)
+    for step in evaluations:  # the output's weights are the chosen checkpoint's, and no other one's
+        weights = load_file(output / "checkpoints" / f"checkpoint-{step}" / "model.safetensors")
+        assert weights.keys() == final_weights.keys()
+        assert all((weights[k] == final_weights[k]).all() for k in final_weights) == (step == best_step)
 
     record = json.loads((output / TRAINING_RECORD).read_text())
     assert record["selected_on"] == [f"validation={validation}"]
@@ -148,6 +153,12 @@ def test_bad_requests_get_a_clear_message(arguments, message, audiofolder_corpus
     assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr
 
 
+def test_help_shows_the_defaults():
+    shown = " ".join(run("train", "--help").split())  # as argparse wraps it
+    for default in ("(default: 2e-05)", "(default: 92)", "(default: 4.0)", "(default: runs/train)", "(default: 0)"):
+        assert default in shown
+
+
 def test_the_loop_learns_corrections_made_in_the_store(tmp_path, learnable_tiny_model_dir, audiofolder_corpus):
     """Clips imported into a store, corrected there by a reviewer, exported, trained on, evaluated: WER falls from
     about 100% to at most 20% on those clips."""
@@ -182,8 +193,10 @@ def test_the_loop_learns_corrections_made_in_the_store(tmp_path, learnable_tiny_
     assert results["after"]["wer"] <= 10
     assert results["after"]["seen_in_training"] == ["trained_on"]  # eval knows these clips are not held out
     record = json.loads((output / TRAINING_RECORD).read_text())
-    assert record["counts"]["train"]["corrections"] == {"read": 8, "kept": 8, "hours": record["counts"]["train"][
-        "corrections"]["hours"], "dropped": {}}  # fmt: skip
+    counts = record["counts"]["train"]["corrections"]
+    assert (counts["read"], counts["kept"], counts["dropped"]) == (8, 8, {})
+    spoken = sum(sf.info(audiofolder_corpus / name).duration for name in sentences)
+    assert counts["hours"] == pytest.approx(spoken / 3600, abs=1e-4)  # the record keeps 4 decimals
     assert "| corrections | 8 | 8 |" in (output / "README.md").read_text()
 
 

@@ -15,33 +15,36 @@ from pathlib import Path
 
 import torch
 
+from asr_pt.cli import DefaultsHelpFormatter
 from asr_pt.models import FINETUNED_MODEL
 
 # ----------------------------------------------------------------------------------------------------------------------
 # arguments
 
-parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n")[0])
+parser = argparse.ArgumentParser(
+    prog="python -m train", description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
+)
 parser.add_argument("--base-model", default=FINETUNED_MODEL, help="hub id or folder to start from")
 parser.add_argument("--corrections", help="the review store's data folder, or a folder it exported")
 parser.add_argument("--dataset", action="append", default=[], metavar="SPEC", help="more training data (repeatable)")
 parser.add_argument("--validation", action="append", default=[], metavar="SPEC", help="best checkpoint chosen on it")
 parser.add_argument("--holdout", action="append", default=[], metavar="SPEC", help="never trained on (repeatable)")
 parser.add_argument("--output", default="runs/train", help="folder for the best checkpoint, card, logs and plot")
-parser.add_argument("--epochs", type=float, default=4.0)
+parser.add_argument("--epochs", type=float, default=4.0, help="passes over the training data")
 parser.add_argument("--max-steps", type=int, default=-1, help="optimizer steps; overrides --epochs when > 0")
-parser.add_argument("--lr", type=float, default=2e-5)
-parser.add_argument("--lr-scheduler", default="linear")
-parser.add_argument("--warmup-ratio", type=float, default=0.02)
-parser.add_argument("--weight-decay", type=float, default=0.0)
+parser.add_argument("--lr", type=float, default=2e-5, help="peak learning rate")
+parser.add_argument("--lr-scheduler", default="linear", help="Trainer's lr_scheduler_type")
+parser.add_argument("--warmup-ratio", type=float, default=0.02, help="share of the steps spent warming up")
+parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
 parser.add_argument("--batch-size", type=int, default=92, help="per device")
-parser.add_argument("--grad-accum", type=int, default=2)
+parser.add_argument("--grad-accum", type=int, default=2, help="batches per optimizer step")
 parser.add_argument("--eval-steps", type=int, help="validate and save every N steps (default: every epoch)")
-parser.add_argument("--logging-steps", type=int, default=10)
+parser.add_argument("--logging-steps", type=int, default=10, help="log the training loss every N steps")
 parser.add_argument("--save-total-limit", type=int, default=2, help="checkpoints kept (the best is always kept)")
 parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, help="default: on GPU")
 parser.add_argument("--workers", type=int, help="data loader processes (default: 4 on GPU, 0 on CPU)")
 parser.add_argument("--limit", type=int, help="at most N examples per source (for trials)")
-parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--seed", type=int, default=0, help="for the data order and initialisation")
 parser.add_argument("--resume", nargs="?", const=True, default=None, help="resume the latest (or the given) checkpoint")
 parser.add_argument("--eval-after", action="append", default=[], metavar="SPEC", help="evaluate the result on it")
 parser.add_argument("--eval-max-new-tokens", type=int, default=512, help="longest transcript in --eval-after")

@@ -49,15 +49,17 @@ class ExportSummary:
 
 
 def export_dataset(store: ReviewStore, out_dir: str | Path) -> ExportSummary:
-    """Write every corrected, unflagged item to `out_dir` (replacing an earlier export there)."""
+    """Write every corrected, unflagged item to `out_dir` (replacing an earlier export there); StoreError if none."""
     from datasets import Audio, Dataset, Features, Value
 
     from asr_pt.models import target_text  # the SFT target the trainer expects (imported here: it loads torch)
 
+    items = store.corrected()
+    if not items:  # `datasets` cannot write a parquet file without rows
+        raise StoreError("nothing to export yet: no item has been corrected")
     out = Path(out_dir).resolve()
     (out / "data").mkdir(parents=True, exist_ok=True)
     (out / "audio").mkdir(exist_ok=True)
-    items = store.corrected()
 
     wanted = set()
     for item in items:

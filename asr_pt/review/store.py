@@ -107,6 +107,14 @@ class StoreError(ValueError):
     """A request the store cannot honour (unknown item, bad verdict...), with a message for the reviewer."""
 
 
+class LeaseHeld(StoreError):
+    """Another reviewer holds the item now: a save that did not come from its screen (a replay, a stale page)."""
+
+    def __init__(self, item_id: int, holder: str):
+        self.item_id, self.holder = item_id, holder
+        super().__init__(f"Not saved: item {item_id} is being reviewed by {holder} now. Your text is in its history.")
+
+
 class SaveConflict(StoreError):
     """Someone changed the item after this reviewer opened it; their text is kept in the history all the same."""
 
@@ -451,7 +459,8 @@ class ReviewStore:
         verdict: str | None = None,
         seconds: float | None = None,
     ) -> Item:
-        """Record a correction made from `base_version`; raises SaveConflict if the item changed since.
+        """Record a correction made from `base_version`; raises SaveConflict if the item changed since, and
+        LeaseHeld if another reviewer holds it now (either way the text is kept in the history, marked refused).
 
         The text is kept in its written form (capital first letter, final punctuation), as the model writes and as
         training references are. With `reviews_needed` > 1 the item returns to the queue for other reviewers until
@@ -498,13 +507,16 @@ class ReviewStore:
                 raise StoreError(f"there is no item {item_id}")
             if seconds is None and item.lease_owner == reviewer and item.claimed_at is not None:
                 seconds = now - item.claimed_at
-            applied = item.version == base_version
+            held_by_other = item.status == "in_review" and item.lease_owner != reviewer and item.lease_expires > now
+            applied = item.version == base_version and not held_by_other
             db.execute(
                 "INSERT INTO revisions (item_id, action, reviewer, base_version, applied, text, verdict, reason,"
                 " seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (item_id, action, reviewer, base_version, int(applied), text, verdict, reason, seconds, now),
             )
-            if not applied:
+            if held_by_other:
+                conflict = LeaseHeld(item_id, item.lease_owner)
+            elif not applied:
                 last = _row_to(
                     Revision,
                     db.execute(

@@ -1,5 +1,5 @@
-"""The Data tab, for reviewers: counts by status, both models scored against the corrections, verdicts, agreement,
-the latest corrections, and the export as a zip."""
+"""The Data tab, for logged-in reviewers only: counts by status, both models scored against the corrections,
+verdicts, agreement, the latest corrections, and the export as a zip handed to the reviewer who asked for it."""
 
 from __future__ import annotations
 
@@ -13,18 +13,36 @@ import gradio as gr
 
 from asr_pt.review.export import export_dataset
 from asr_pt.review.scoreboard import scoreboard
-from asr_pt.review.store import STATUSES, ReviewStore
-from asr_pt.ui.review import VERDICT_CHOICES, require_reviewer
+from asr_pt.review.store import STATUSES, ReviewStore, StoreError
+from asr_pt.ui.handouts import Handouts
+from asr_pt.ui.login import Login, refusal
+from asr_pt.ui.review import VERDICT_CHOICES, VERDICT_LABELS
+from asr_pt.ui.status import TITLES
+
+STATUS_LABELS = {
+    "pending": "Waiting",
+    "in_review": "Being reviewed",
+    "corrected": "Corrected",
+    "skipped": "Skipped",
+    "flagged": "Flagged",
+}
+PROTOCOL_LABELS = {"written": "written (the card's)", "normalized": "normalised"}
+FOR_REVIEWERS = "The Data tab is for reviewers: log in on the Review tab to see it."
+EXPORT_FOR_REVIEWERS = "Exports are for reviewers: log in on the Review tab first."
+EXPORT_SECONDS = 10 * 60  # an export's link works this long (or until the next export, or logout)
 
 
 class DataTab:
     """Counts, the live scoreboard, recent corrections, and an export for reviewers."""
 
-    def __init__(self, store: ReviewStore, reviewer: gr.State):
-        self.store, self.reviewer = store, reviewer
+    def __init__(self, store: ReviewStore, login: Login, handouts: Handouts):
+        self.store, self.login, self.handouts = store, login, handouts
         self._figures: tuple[int, list] | None = None  # (store.last_change(), figures): every open page polls
         self.counts = gr.Dataframe(
-            headers=list(STATUSES), label="Items by status", interactive=False, elem_id="data-counts"
+            headers=[STATUS_LABELS[status] for status in STATUSES],
+            label="Items by status",
+            interactive=False,
+            elem_id="data-counts",
         )
         self.scores = gr.Dataframe(
             headers=["protocol", "model", "WER %", "CER %"],
@@ -32,9 +50,10 @@ class DataTab:
             interactive=False,
             elem_id="data-scores",
         )
-        self.summary = gr.Markdown(elem_id="data-summary")
+        self.summary = gr.Markdown(FOR_REVIEWERS, elem_id="data-summary")  # numbers and fixed labels only
         self.recent = gr.Dataframe(
             headers=["item", "reviewer", "correction", "verdict", "when"],
+            datatype="str",  # shown as text, whatever a correction holds
             label="Recent corrections",
             interactive=False,
             elem_id="data-recent",
@@ -42,20 +61,33 @@ class DataTab:
         with gr.Row():
             refresh = gr.Button("Refresh", size="sm", elem_id="data-refresh")
             export = gr.Button("Export the dataset (reviewers)", size="sm", elem_id="data-export")
-        self.download = gr.File(label="Export (zip: parquet, sft.jsonl, card)", visible=False)
-        outputs = [self.counts, self.scores, self.summary, self.recent]
-        refresh.click(self.figures, None, outputs, api_visibility="private")
-        gr.Timer(15).tick(self.figures, None, outputs, api_visibility="private")
-        export.click(self.export, self.reviewer, self.download, api_visibility="private")
-        self.load_outputs = outputs
+        self.download = gr.File(label="Export (zip: parquet, sft.jsonl, card)", visible=False, elem_id="data-download")
+        self.timer = gr.Timer(15, active=False)  # runs only while a reviewer is logged in on the page
+        self.outputs = [self.counts, self.scores, self.summary, self.recent]
+        token = login.token
+        refresh.click(self.figures, token, self.outputs, api_visibility="private")
+        self.timer.tick(self.figures, token, self.outputs, api_visibility="private")
+        token.change(self.on_login, token, self.outputs + [self.timer, self.download], api_visibility="private")
+        export.click(self.export, token, self.download, api_visibility="private")
 
-    def figures(self) -> list:
-        """The tab's figures, recomputed only when the store changed: the scoreboard rescores every correction."""
+    def figures(self, token: str | None) -> list:
+        """The tab's figures for a logged-in reviewer; a visitor gets only the sentence that the tab is for reviewers.
+
+        Recomputed only when the store changed: the scoreboard rescores every correction.
+        """
+        if self.login.sessions.get(token) is None:
+            return [None, None, FOR_REVIEWERS, None]
+        self.handouts.sweep()
         change = self.store.last_change()
         cached = self._figures
         if cached is None or cached[0] != change:
             cached = self._figures = (change, self._compute_figures())
         return cached[1]
+
+    def on_login(self, token: str | None) -> list:
+        """Figures and the timer on at login; both cleared at logout, with the export link."""
+        logged_in = self.login.sessions.get(token) is not None
+        return self.figures(token) + [gr.Timer(active=logged_in), gr.File(value=None, visible=False)]
 
     def _compute_figures(self) -> list:
         counts = self.store.counts()
@@ -68,23 +100,31 @@ class DataTab:
             else "no item has two reviews yet"
         )
         summary = f"**{board.items}** corrected items. Verdicts: {verdicts}. Agreement: {agreement}."
+        scores = [[PROTOCOL_LABELS[protocol], TITLES[model], *rest] for protocol, model, *rest in board.rows()]
         recent = [
-            [item.id, item.reviewer, item.text, item.verdict or "", _when(item.corrected_at)]
+            [item.id, item.reviewer, item.text, VERDICT_LABELS.get(item.verdict, ""), _when(item.corrected_at)]
             for item in self.store.corrected(limit=10, newest_first=True)
         ]
-        return [[[counts[status] for status in STATUSES]], board.rows(), summary, recent]
+        return [[[counts[status] for status in STATUSES]], scores, summary, recent]
 
-    def export(self, reviewer: str | None):
-        """Zips a fresh export into the data folder's exports/, keeping only the newest zip: a Space's disk is small."""
-        require_reviewer(reviewer)
-        exports = self.store.data_dir / "exports"
-        exports.mkdir(exist_ok=True)
-        for old in exports.glob("asr-pt-reviews-*.zip"):
-            old.unlink()
+    def export(self, token: str | None):
+        """A fresh export, zipped for the reviewer who asked; their previous zip is deleted, and this one goes at
+        logout or after `EXPORT_SECONDS`. Flagged items are never in it."""
+        session = self.login.sessions.get(token)
+        if session is None:
+            raise refusal(EXPORT_FOR_REVIEWERS)
+        self.handouts.take_back(session, "export")  # the last export goes even if this one finds nothing
         with tempfile.TemporaryDirectory(prefix="asr-pt-export-") as folder:
-            export_dataset(self.store, Path(folder) / "dataset")
-            name = exports / f"asr-pt-reviews-{time.strftime('%Y%m%d-%H%M%S')}"
-            archive = shutil.make_archive(str(name), "zip", Path(folder) / "dataset")
+            try:
+                export_dataset(self.store, Path(folder) / "dataset")
+            except StoreError as error:
+                raise refusal(f"Nothing exported: {error}.") from error
+
+            def write_zip(path: Path) -> None:
+                shutil.make_archive(str(path.with_suffix("")), "zip", Path(folder) / "dataset")
+
+            name = f"asr-pt-reviews-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+            archive = self.handouts.give(session, "export", name, write_zip, EXPORT_SECONDS)
         return gr.File(value=archive, visible=True)
 
 

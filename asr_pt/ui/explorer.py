@@ -1,9 +1,10 @@
 """The Explorer tab, for reviewers: open an eval output folder, sort and filter its utterances, open one (audio,
 reference, both hypotheses and their diffs) and send the ones where the models fail to the review queue.
 
-The work is done by `asr_pt.explore`; this module only wires it to the page. Every callback checks the reviewer kept
-in the server-side `gr.State`; the folder is one the server listed, the rows are the server's own view, and audio
-is decoded on the server from a clip the opened eval references (no folder is added to `allowed_paths`).
+The work is done by `asr_pt.explore`; this module only wires it to the page. Every callback looks the page's login
+token up in the server's reviewer sessions (`asr_pt.ui.login`) first; the folder is one the server listed, the rows
+are the server's own view, and audio is decoded on the server from a clip the opened eval references (no folder is
+added to `allowed_paths`).
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from asr_pt.explore import ROWS_SHOWN, EvalView, ExploreError, eval_folders, fil
 from asr_pt.explore import send_to_review as queue_utterances
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui.diffs import DIFF_COLORS, spaced
-from asr_pt.ui.review import require_reviewer
+from asr_pt.ui.login import Login, refusal
 
 ANY_SLICE = "(all)"
 
 
 class ExplorerTab:
-    """The tab's components and callbacks for one review store and the page's reviewer."""
+    """The tab's components and callbacks for one review store and the page's reviewer login."""
 
-    def __init__(self, store: ReviewStore, reviewer: gr.State):
-        self.store, self.reviewer = store, reviewer
+    def __init__(self, store: ReviewStore, login: Login):
+        self.store, self.login, self.token = store, login, login.token
         self.view = gr.State(None)  # the opened EvalView
         self.shown = gr.State([])  # the keys of the table's rows, in order
         self.current = gr.State(None)  # the key of the utterance on screen
@@ -69,36 +70,34 @@ class ExplorerTab:
         filters = [self.view, self.worse, self.threshold, self.slice, self.sort]
         table_outputs = [self.table, self.shown, self.count]
         private = {"api_visibility": "private"}
-        refresh.click(self.folders, self.reviewer, self.folder, **private)
+        refresh.click(self.folders, self.token, self.folder, **private)
         open_button.click(
             self.open,
-            [self.reviewer, self.folder],
+            [self.token, self.folder],
             [self.view, self.summary, self.slice, self.sort, *table_outputs, self.selected, self.selection],
             **private,
         )
         for control in (self.worse, self.threshold, self.slice, self.sort):
-            control.change(self.filter, [self.reviewer, *filters], table_outputs, **private)
+            control.change(self.filter, [self.token, *filters], table_outputs, **private)
         details = [self.current, self.audio, self.audio_problem, self.reference, *self.hypotheses, *self.diffs]
-        self.table.select(self.open_row, [self.reviewer, self.view, self.shown], details, **private)
-        choose.click(
-            self.choose, [self.reviewer, self.selected, self.current], [self.selected, self.selection], **private
-        )
+        self.table.select(self.open_row, [self.token, self.view, self.shown], details, **private)
+        choose.click(self.choose, [self.token, self.selected, self.current], [self.selected, self.selection], **private)
         choose_all.click(
-            self.choose_all, [self.reviewer, self.selected, self.shown], [self.selected, self.selection], **private
+            self.choose_all, [self.token, self.selected, self.shown], [self.selected, self.selection], **private
         )
-        clear.click(self.clear, self.reviewer, [self.selected, self.selection], **private)
-        send.click(self.send, [self.reviewer, self.view, self.selected], [self.sent], **private)
+        clear.click(self.clear, self.token, [self.selected, self.selection], **private)
+        send.click(self.send, [self.token, self.view, self.selected], [self.sent], **private)
 
-    def folders(self, reviewer: str | None):
-        require_reviewer(reviewer)
+    def folders(self, token: str | None):
+        self.login.require(token)
         return gr.Dropdown(choices=list(eval_folders()))
 
-    def open(self, reviewer: str | None, name: str | None) -> list:
+    def open(self, token: str | None, name: str | None) -> list:
         """Opens the eval folder the server listed under `name`."""
-        require_reviewer(reviewer)
+        self.login.require(token)
         folder = eval_folders().get(name or "")
         if folder is None:
-            raise gr.Error("Choose one of the listed eval folders (Refresh the list if it is new).")
+            raise refusal("Choose one of the listed eval folders (Refresh the list if it is new).")
         try:
             view = open_eval(folder)
         except ExploreError as error:
@@ -115,8 +114,8 @@ class ExplorerTab:
             "",
         ]
 
-    def filter(self, reviewer, view: EvalView | None, worse: bool, threshold, slice_value, sort) -> list:
-        require_reviewer(reviewer)
+    def filter(self, token: str | None, view: EvalView | None, worse: bool, threshold, slice_value, sort) -> list:
+        self.login.require(token)
         if view is None:
             return [gr.skip()] * 3
         try:
@@ -139,8 +138,8 @@ class ExplorerTab:
         head = shown.head(ROWS_SHOWN)
         return [head.reset_index(drop=True), list(head.index), count]
 
-    def open_row(self, reviewer, view: EvalView | None, shown: list[str], event: gr.SelectData) -> list:
-        require_reviewer(reviewer)
+    def open_row(self, token: str | None, view: EvalView | None, shown: list[str], event: gr.SelectData) -> list:
+        self.login.require(token)
         row = event.index[0] if isinstance(event.index, list | tuple) else event.index
         if view is None or not isinstance(row, int) or not 0 <= row < len(shown):
             raise gr.Error("That row is not in the table any more; open the folder again.")
@@ -155,22 +154,22 @@ class ExplorerTab:
             *(gr.HighlightedText(value=spaced(utterance.diffs.get(m, [])), label=f"Diff · {m}") for m in sides),
         ]
 
-    def choose(self, reviewer, selected: list[str], current: str | None) -> list:
-        require_reviewer(reviewer)
+    def choose(self, token: str | None, selected: list[str], current: str | None) -> list:
+        self.login.require(token)
         chosen = list(dict.fromkeys([*selected, *([current] if current else [])]))
         return [chosen, "\n".join(chosen)]
 
-    def choose_all(self, reviewer, selected: list[str], shown: list[str]) -> list:
-        require_reviewer(reviewer)
+    def choose_all(self, token: str | None, selected: list[str], shown: list[str]) -> list:
+        self.login.require(token)
         chosen = list(dict.fromkeys([*selected, *shown]))
         return [chosen, "\n".join(chosen)]
 
-    def clear(self, reviewer) -> list:
-        require_reviewer(reviewer)
+    def clear(self, token: str | None) -> list:
+        self.login.require(token)
         return [[], ""]
 
-    def send(self, reviewer, view: EvalView | None, selected: list[str]) -> str:
-        require_reviewer(reviewer)
+    def send(self, token: str | None, view: EvalView | None, selected: list[str]) -> str:
+        self.login.require(token)
         if view is None or not selected:
             raise gr.Error("Select the rows to send first.")
         return queue_utterances(view, selected, self.store).message()

@@ -10,10 +10,13 @@ from pathlib import Path
 import gradio as gr
 
 from asr_pt.compare import BASE, FINETUNED
+from asr_pt.review.logins import LoginThrottle, ReviewerSessions
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui.data import DataTab
 from asr_pt.ui.explorer import ExplorerTab
-from asr_pt.ui.review import KEYBOARD_HEAD, ReviewAccess, ReviewTab
+from asr_pt.ui.handouts import Handouts
+from asr_pt.ui.login import Login, ReviewAccess
+from asr_pt.ui.review import KEYBOARD_HEAD, ReviewTab
 from asr_pt.ui.send_to_review import SendRate, send_to_review_button
 from asr_pt.ui.status import Models, status_markdown
 from asr_pt.ui.transcribe import transcribe_tab
@@ -21,6 +24,9 @@ from asr_pt.ui.transcribe import transcribe_tab
 MAX_SECONDS = float(os.environ.get("ASR_PT_DEMO_MAX_SECONDS", 180))
 # Two requests at once: one can run the fine-tuned model while the other runs the base; each model runs one at a time.
 CONCURRENCY = int(os.environ.get("ASR_PT_DEMO_CONCURRENCY", 2))
+# Gradio keeps this many sessions' state (about 150 KB each on this page, 10,000 by default: 1.5 GB). Reviewer logins
+# do not live there (asr_pt.review.logins), so a smaller bound only makes a long-idle visitor transcribe again.
+SESSION_CAPACITY = int(os.environ.get("ASR_PT_SESSION_CAPACITY", 2000))
 # Requests that may wait for those: a visitor beyond them is told the queue is full instead of waiting for hours.
 QUEUE_SIZE = int(os.environ.get("ASR_PT_DEMO_QUEUE_SIZE", 20))
 # Every 10 minutes, delete what Gradio cached more than 30 minutes ago: above all uploads that no request used (a
@@ -35,16 +41,18 @@ CSS = """
 
 
 def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess) -> None:
-    """The Review, Data and Explorer tabs, inside the page's `gr.Tabs`."""
+    """The Review, Data and Explorer tabs, inside the page's `gr.Tabs`, sharing one login."""
+    handouts = Handouts()
+    handouts.sweep_in_background()
     with gr.Tab("Review"):
-        reviewer = gr.State(None)  # the logged-in reviewer's name, server-side; inside a tab, not among the tabs
-        ReviewTab(demo, store, access, reviewer)
+        login = Login(access, ReviewerSessions(), LoginThrottle())
+        ReviewTab(demo, store, login, handouts)
     with gr.Tab("Data") as data:
-        tab = DataTab(store, reviewer)
-    data.select(tab.figures, None, tab.load_outputs, api_visibility="private")
+        tab = DataTab(store, login, handouts)
+    data.select(tab.figures, login.token, tab.outputs, api_visibility="private")
     with gr.Tab("Explorer") as explorer:
-        explorer_tab = ExplorerTab(store, reviewer)
-    explorer.select(explorer_tab.folders, reviewer, explorer_tab.folder, api_visibility="private")
+        explorer_tab = ExplorerTab(store, login)
+    explorer.select(explorer_tab.folders, login.token, explorer_tab.folder, api_visibility="private")
 
 
 def model_link(model_id: str) -> str:
@@ -114,17 +122,11 @@ def build_demo(
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size, api_open=False)
 
 
-def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, store: ReviewStore | None = None, **kwargs):
-    """`demo.launch` with the page's look, the review keyboard shortcuts and an upload limit that fits the longest
-    clip accepted; the review store's clips may be served wherever its data folder is."""
+def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, **kwargs):
+    """`demo.launch` with the page's look, the review keyboard shortcuts, an upload limit that fits the longest clip
+    accepted and at most `SESSION_CAPACITY` sessions' state. No folder is an allowed path: a reviewer's clips and
+    exports are handed out one by one (`asr_pt.ui.handouts`)."""
     max_file_size = math.ceil(max_seconds * MAX_FILE_BYTES_PER_SECOND)
     theme = gr.themes.Soft(primary_hue="emerald", secondary_hue="amber")
-    allowed_paths = [str(store.audio_dir.resolve())] if store is not None else None
-    return demo.launch(
-        max_file_size=max_file_size,
-        theme=theme,
-        css=CSS,
-        head=KEYBOARD_HEAD,
-        allowed_paths=allowed_paths,
-        **kwargs,
-    )
+    kwargs.setdefault("state_session_capacity", SESSION_CAPACITY)
+    return demo.launch(max_file_size=max_file_size, theme=theme, css=CSS, head=KEYBOARD_HEAD, **kwargs)

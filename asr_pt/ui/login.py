@@ -1,0 +1,118 @@
+"""The reviewers' login, shared by the Review and Data tabs.
+
+On a Space reviewers log in with Hugging Face (optionally limited by `ASR_PT_REVIEWER_ALLOWLIST`); self-hosted, with
+a name and a password checked against the hashes in `ASR_PT_REVIEWERS`. A login puts a random token in a hidden
+box on the page; every reviewer callback looks the token up in `ReviewerSessions` (server-side) before doing
+anything, so a forged or replayed token, or none, gets nothing. Guessing is slowed down and locked out by
+`LoginThrottle`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+
+import gradio as gr
+
+from asr_pt.review.logins import MAX_NAME_CHARS, LoginThrottle, ReviewerSessions, Session, wait_message
+from asr_pt.review.reviewers import authenticate, hf_user_allowed, load_allowlist, load_reviewers
+
+log = logging.getLogger("asr_pt.logins")
+
+NOT_LOGGED_IN = "Log in as a reviewer to review."
+MAX_PASSWORD_CHARS = 1000
+NO_REVIEWERS = (
+    "No reviewer is configured, so nobody can log in. To add one, run `python -m asr_pt hash-password NAME`, put "
+    "the `NAME:scrypt$...` line it prints in `ASR_PT_REVIEWERS` (single-quoted, or in a file whose path it holds) "
+    "and restart the app."
+)
+
+
+@dataclass(frozen=True)
+class ReviewAccess:
+    """Who may review: HF users (on a Space) or configured name/password reviewers (self-hosted)."""
+
+    oauth: bool
+    reviewers: dict[str, str]
+    allowlist: set[str]
+
+    @classmethod
+    def from_env(cls) -> ReviewAccess:
+        return cls(oauth=bool(os.environ.get("SPACE_ID")), reviewers=load_reviewers(), allowlist=load_allowlist())
+
+
+def as_text(text: str) -> str:
+    """Text that Markdown shows as it is: punctuation backslash-escaped, so a name cannot become a link or image."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>&~])", r"\\\1", text)
+
+
+def refusal(message: str) -> gr.Error:
+    """The error a refused request raises: one log line and the message, no traceback."""
+    log.info("refused: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
+def client_of(request: gr.Request | None) -> str:
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or "unknown"
+
+
+class Login:
+    """The login panel, the page's token box, and the callbacks that log in and out."""
+
+    def __init__(self, access: ReviewAccess, sessions: ReviewerSessions, throttle: LoginThrottle):
+        self.access, self.sessions, self.throttle = access, sessions, throttle
+        self.token = gr.Textbox(visible=False, elem_id="reviewer-token")  # random; worthless unless in `sessions`
+        with gr.Column(visible=True) as self.panel:
+            if access.oauth:
+                listed = " on the reviewer list" if access.allowlist else ""
+                gr.Markdown(f"Reviewing needs a Hugging Face login{listed}.")
+                gr.LoginButton()
+            elif not access.reviewers:
+                log.warning(NO_REVIEWERS)
+                gr.Markdown(NO_REVIEWERS, elem_id="no-reviewers")
+            else:
+                gr.Markdown("Reviewers log in with the name and password they were given.")
+            if not access.oauth:
+                with gr.Row():
+                    self.name = gr.Textbox(label="Reviewer name", elem_id="login-name")
+                    self.password = gr.Textbox(label="Password", type="password", elem_id="login-password")
+                self.button = gr.Button("Log in", elem_id="login-button")
+            self.message = gr.Markdown(elem_id="login-message")
+
+    def require(self, token: str | None) -> Session:
+        """The caller's login, or the error every reviewer callback gives a visitor."""
+        session = self.sessions.get(token)
+        if session is None:
+            raise refusal(NOT_LOGGED_IN)
+        return session
+
+    def password_login(self, name: str, password: str, request: gr.Request | None = None) -> tuple[str, str]:
+        """(token, message): a token only for the right password, tried no faster than the throttle allows."""
+        if not self.access.reviewers:
+            return "", NO_REVIEWERS
+        name, password, client = str(name or "").strip(), str(password or ""), client_of(request)
+        wait = self.throttle.wait(name, client)
+        if wait > 0:
+            log.info("login: try for %r from %s refused, %.0f s before the next", name[:MAX_NAME_CHARS], client, wait)
+            return "", f"Too many wrong passwords for this name or from this address: {wait_message(wait)}."
+        too_long = len(name) > MAX_NAME_CHARS or len(password) > MAX_PASSWORD_CHARS
+        reviewer = None if too_long else authenticate(name, password, self.access.reviewers)
+        if reviewer is None:
+            wait = self.throttle.failed(name, client)
+            return "", f"Wrong name or password; {wait_message(wait)}."
+        self.throttle.succeeded(name, client)
+        log.info("login: %r from %s", reviewer, client)
+        return self.sessions.open(reviewer), f"Reviewing as **{as_text(reviewer)}**."
+
+    def oauth_login(self, profile: gr.OAuthProfile | None) -> tuple[str, str]:
+        if profile is None:
+            return "", ""
+        if not hf_user_allowed(profile.username, self.access.allowlist):
+            return "", f"{as_text(profile.username)} is not on the reviewer list."
+        return self.sessions.open(profile.username), f"Reviewing as **{as_text(profile.username)}** (Hugging Face)."
+
+    def log_out(self, token: str | None) -> Session | None:
+        return self.sessions.close(token)
