@@ -160,7 +160,7 @@ def test_explorer_in_chromium(tmp_path, speech_clips, tiny_model_dir, other_tiny
             page.get_by_label("Reviewer name").fill("ana")
             page.get_by_label("Password").fill("segredo")
             page.locator("#login-button").click()
-            expect(page.locator("#login-message")).to_contain_text("Reviewing as")
+            expect(page.locator("#review-who")).to_contain_text("Reviewing as")
             page.get_by_role("tab", name="Explorer").click()
             page.locator("#explorer-folder input").click()
             page.get_by_role("option", name="eval-cv", exact=True).click()
