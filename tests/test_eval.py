@@ -300,5 +300,5 @@ def test_help_shows_the_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     shown = " ".join(capsys.readouterr().out.split())  # as argparse wraps it
-    for default in ("(default: runs/eval)", "(default: 16)", "(default: Portuguese)", "(default: 512)"):
+    for default in ("(default: runs/eval)", "(default: 8)", "(default: Portuguese)", "(default: 128)"):
         assert default in shown
