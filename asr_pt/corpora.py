@@ -16,13 +16,16 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 TEXT_COLUMNS = ("sentence", "text", "transcription", "normalized_text")
 ID_COLUMNS = ("id", "path", "file_name", "client_id")
 DEFAULT_SPLIT = "test"
+# Per-clip columns that say nothing to slice a test set by (a speaker hash, vote counts, where the audio is).
+UNSLICEABLE_COLUMNS = ("client_id", "up_votes", "down_votes", "segment", "audio", "file_name", "path", "sentence_id")
+MAX_FIELD_CHARS = 200
 
 
 class CorpusError(ValueError):
@@ -41,6 +44,7 @@ class Example:
     text: str  # the reference exactly as the corpus gives it
     corpus: str  # the SPEC's name
     split: str | None
+    fields: dict[str, str] = field(default_factory=dict, compare=False)  # the clip's other columns (gender, age...)
 
     @property
     def is_test(self) -> bool:
@@ -78,6 +82,19 @@ def _first_column(columns: list[str] | tuple[str, ...], wanted: tuple[str, ...],
     raise CorpusError(f"{where} has none of the columns {', '.join(wanted)} (it has {', '.join(columns)})")
 
 
+def clip_fields(row: dict, *taken: str | None) -> dict[str, str]:
+    """A row's scalar columns other than the audio, the text and the id, as text: what eval can slice a test set by
+    (Common Voice's gender, age, accents, variant...). Empty values are left out; long ones are cut."""
+    return {
+        str(column): str(value)[:MAX_FIELD_CHARS]
+        for column, value in row.items()
+        if column not in taken
+        and column not in UNSLICEABLE_COLUMNS
+        and isinstance(value, str | int | float | bool)
+        and str(value).strip()
+    }
+
+
 def _read_audiofolder(folder: Path, spec: Spec) -> Iterator[Example]:
     if (folder / "metadata.jsonl").exists():
         with open(folder / "metadata.jsonl", encoding="utf-8") as f:
@@ -89,7 +106,8 @@ def _read_audiofolder(folder: Path, spec: Spec) -> Iterator[Example]:
         return
     text = _first_column(list(rows[0]), TEXT_COLUMNS, f"{folder}/metadata")
     for row in rows:
-        yield Example(row["file_name"], str(folder / row["file_name"]), row[text] or "", spec.name, spec.split)
+        fields = clip_fields(row, text)
+        yield Example(row["file_name"], str(folder / row["file_name"]), row[text] or "", spec.name, spec.split, fields)
 
 
 def _read_common_voice(folder: Path, spec: Spec) -> Iterator[Example]:
@@ -100,7 +118,8 @@ def _read_common_voice(folder: Path, spec: Spec) -> Iterator[Example]:
         raise CorpusError(f"Common Voice folder {folder} has no {split}.tsv (it has: {found})")
     with open(table, encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            yield Example(row["path"], str(folder / "clips" / row["path"]), row["sentence"] or "", spec.name, split)
+            clip = str(folder / "clips" / row["path"])
+            yield Example(row["path"], clip, row["sentence"] or "", spec.name, split, clip_fields(row, "sentence"))
 
 
 def _read_hf_dataset(dataset, spec: Spec, split: str | None) -> Iterator[Example]:
@@ -117,7 +136,8 @@ def _read_hf_dataset(dataset, spec: Spec, split: str | None) -> Iterator[Example
         clip_id = str(row[id_column]) if id_column else (audio.get("path") or str(index))
         # An export of the review store keeps each clip's original split, so test clips stay marked as test.
         row_split = row.get("source_split") or split
-        yield Example(clip_id, audio["bytes"] or audio["path"], row[text] or "", spec.name, row_split)
+        fields = clip_fields(row, text, id_column, audio_column)
+        yield Example(clip_id, audio["bytes"] or audio["path"], row[text] or "", spec.name, row_split, fields)
 
 
 def _read_saved_to_disk(folder: Path, spec: Spec) -> Iterator[Example]:

@@ -1,11 +1,10 @@
 """Word and character error rates under the two protocols we report, and word alignments for diff views."""
 
-import unicodedata
 from dataclasses import dataclass
 
 import jiwer
 
-from .text import normalize, written_form
+from .text import align_compounds, normalize, written_form
 
 PROTOCOLS = ("written", "normalized")
 
@@ -21,15 +20,15 @@ class Scores:
 def prepare(reference: str | None, hypothesis: str | None, protocol: str = "written") -> tuple[str, str]:
     """The reference and hypothesis as the protocol compares them.
 
-    "written" is the model card's protocol: references in their written form, hypotheses as the model wrote them, so
-    case and punctuation count (both are composed to NFC, so an accent typed as a combining mark is not an error).
-    "normalized" puts both through the leaderboard normaliser, so only words count.
+    "written" is the model card's protocol as its author's code scores it: the reference in written form, the
+    hypothesis as the model wrote it (stripped), both compared character for character, so case, punctuation and
+    Unicode form all count. "normalized" is the leaderboard's: both normalised, then compound words split on one side
+    and joined on the other aligned, so only words count.
     """
     if protocol == "written":
-        hypothesis = (hypothesis or "").strip()
-        return unicodedata.normalize("NFC", written_form(reference)), unicodedata.normalize("NFC", hypothesis)
+        return written_form(reference), (hypothesis or "").strip()
     if protocol == "normalized":
-        return normalize(reference), normalize(hypothesis)
+        return align_compounds(normalize(reference), normalize(hypothesis))
     raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
 
 

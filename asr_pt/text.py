@@ -1,41 +1,83 @@
-"""Text forms of a transcript: the model card's written form and the leaderboard's normalised form."""
+"""Text forms of a transcript: the model card's written form and the Open ASR Leaderboard's normalised form.
+
+Each follows the code that made its numbers, not the prose around it: `written_form` the seed author's
+`normalize_written_form` (yuriyvnv/TTS-Augmented-ASR, src/evaluation/score_written_form.py), `normalize` and
+`align_compounds` the leaderboard's Portuguese scoring (huggingface/open_asr_leaderboard, normalizer/).
+"""
 
 import re
 import unicodedata
+from difflib import SequenceMatcher
+
+import regex
+from num2words import num2words
 
 TERMINAL_PUNCTUATION = ".!?…"
 CLOSING_BRACKETS_AND_QUOTES = ")]}\"'»”’›"
+NUMBER_LANGUAGE = "pt"
 
 _TRAILING_DOTS = re.compile(r"[.…]+$")
-_BRACKETED_SPANS = re.compile(r"[<\[][^>\]]*[>\]]|\([^)]+?\)")
+_ANGLE_OR_SQUARE_SPANS = re.compile(r"[<\[][^>\]]*[>\]]")
+_PARENTHESISED_SPANS = re.compile(r"\(([^)]+?)\)")
+_NOT_WORD_OR_SPACE = regex.compile(r"[^\w\s]")  # `regex`'s \w keeps combining marks and joiners, as upstream
+_SPACED_THOUSANDS = re.compile(r"(\d)\s+(\d{3})\b")
+_DIGITS = re.compile(r"\d+")
 
 
 def written_form(text: str | None) -> str:
-    """The model card's reference normalisation, applied to every reference in training and evaluation.
+    """The model card's reference normalisation, applied to every reference and training target.
 
-    The model learnt to write sentences that start with a capital and end with punctuation, so references are put
-    in that form before they are trained on or compared with its output. The card states the rule as "capitalise
-    the first letter"; its author's code looks only at the first character, so it leaves `"oi"` alone where the
-    rule (followed here) gives `"Oi"`. A text whose first letter or digit is a digit is not capitalised. A text of
-    dots alone becomes ".".
+    It is the seed author's rule as their code applies it (the card's numbers come from that code): strip, turn a
+    trailing run of dots or ellipses into one ".", upper-case the very first character if it is a lower-case letter,
+    and end with "." unless the text already ends with terminal punctuation or a closing bracket or quote. Only the
+    first character is looked at, so `"(risos) bom dia"` keeps its lower-case "b" and `"¿qué?"` stays as it is. No
+    Unicode normalisation: decomposed and composed accents are different characters, as in the author's scores.
     """
     text = _TRAILING_DOTS.sub(".", (text or "").strip())
-    first = next((i for i, char in enumerate(text) if char.isalnum()), None)
-    if first is not None and text[first].islower():
-        text = text[:first] + text[first].upper() + text[first + 1 :]
-    if text and text[-1] not in TERMINAL_PUNCTUATION + CLOSING_BRACKETS_AND_QUOTES:
+    if not text:
+        return text
+    if text[0].islower():
+        text = text[0].upper() + text[1:]
+    if text[-1] not in TERMINAL_PUNCTUATION + CLOSING_BRACKETS_AND_QUOTES:
         text += "."
     return text
 
 
-def normalize(text: str | None) -> str:
-    """The text behind "normalised WER", as the Open ASR Leaderboard's multilingual normaliser makes it.
+def _spell_number(match: re.Match) -> str:
+    try:
+        return num2words(int(match.group()), lang=NUMBER_LANGUAGE)
+    except (OverflowError, NotImplementedError, ValueError):  # too large to spell: left as digits, as upstream
+        return match.group()
 
-    Matches `BasicMultilingualTextNormalizer(remove_diacritics=False)`: case, punctuation, symbols and bracketed
-    asides (`[música]`, `(risos)`) do not count, while accents and other combining marks do, since in Portuguese
-    they tell words apart (`é`/`e`, `avó`/`avô`). NFKC composes decomposed input, so NFD and NFC text compare equal.
+
+def normalize(text: str | None) -> str:
+    """The text behind "normalised WER": the leaderboard's Portuguese normaliser.
+
+    `BasicMultilingualTextNormalizer(remove_diacritics=False)` (lower-case, drop `<...>`, `[...]` and `(...)` spans,
+    NFKC, symbols and punctuation to spaces, combining marks and zero-width joiners kept since they are part of
+    words), then digits spelt out in Portuguese with num2words after joining thousands written with a space
+    (`"1 500"` → `"mil e quinhentos"`).
     """
-    text = unicodedata.normalize("NFKC", text or "").lower()
-    text = _BRACKETED_SPANS.sub("", text)
-    text = "".join(" " if unicodedata.category(char)[0] in "PS" else char for char in text)
-    return " ".join(text.split())
+    text = (text or "").lower()
+    text = _PARENTHESISED_SPANS.sub("", _ANGLE_OR_SQUARE_SPANS.sub("", text))
+    text = "".join(" " if unicodedata.category(c)[0] in "SP" else c for c in unicodedata.normalize("NFKC", text))
+    text = _NOT_WORD_OR_SPACE.sub("", text.lower())
+    text = re.sub(r"\s+", " ", text).strip()
+    return _DIGITS.sub(_spell_number, _SPACED_THOUSANDS.sub(r"\1\2", text))
+
+
+def align_compounds(reference: str, hypothesis: str) -> tuple[str, str]:
+    """Compound words split on one side and joined on the other (`"guarda chuva"` / `"guardachuva"`) written the
+    same on both, joined, as the leaderboard does before scoring non-English sets: only where the differing words
+    are the same letters once spaces are taken out."""
+    reference_words, hypothesis_words = reference.split(), hypothesis.split()
+    aligned_reference: list[str] = []
+    aligned_hypothesis: list[str] = []
+    matcher = SequenceMatcher(None, reference_words, hypothesis_words)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        left, right = reference_words[i1:i2], hypothesis_words[j1:j2]
+        if tag != "equal" and "".join(left) == "".join(right):
+            left = right = ["".join(left)]
+        aligned_reference += left
+        aligned_hypothesis += right
+    return " ".join(aligned_reference), " ".join(aligned_hypothesis)

@@ -39,20 +39,30 @@ def make_clips(folder: Path, count: int) -> Path:
     return folder
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def model_and_clips(temp: Path, model: str | None, clips: int) -> tuple[str, Path]:
+    """The model to run (a tiny random checkpoint built in `temp` unless one is given) and an audiofolder of clips."""
+    (temp / "clips").mkdir()
+    return model or str(build_tiny_model(temp / "tiny-model", seed=1)), make_clips(temp / "clips", clips)
+
+
+def model_options(description: str, clips: int) -> argparse.ArgumentParser:
+    """The options the eval benchmarks share: the model, how many clips, tokens and the device."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="hub id or folder (default: a tiny random checkpoint built here)")
-    parser.add_argument("--clips", type=int, default=64)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--clips", type=int, default=clips)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--device")
+    return parser
+
+
+def main() -> None:
+    parser = model_options(__doc__, clips=64)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as temp:
         temp = Path(temp)
-        model = args.model or str(build_tiny_model(temp / "tiny-model", seed=1))
-        (temp / "clips").mkdir()
-        corpus = make_clips(temp / "clips", args.clips)
+        model, corpus = model_and_clips(temp, args.model, args.clips)
         rtfx = {}
         for batch_size in args.batch_sizes:
             results = evaluate(

@@ -15,7 +15,7 @@ from pathlib import Path
 from asr_pt.cli import DefaultsHelpFormatter
 from asr_pt.corpora import CorpusError
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
-from eval.run import evaluate
+from eval.run import BATCH_SIZE, MAX_NEW_TOKENS, evaluate
 from eval.scores import RESAMPLES, EvaluationError
 
 
@@ -49,12 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", default="runs/eval", help="folder for predictions, results and the report")
     parser.add_argument("--limit", type=int, help="only the first N clips of each dataset")
-    parser.add_argument("--batch-size", type=int, default=16, help="clips per qwen-asr batch")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="clips per generate call (the card's: 8)")
     parser.add_argument("--language", default=DEFAULT_LANGUAGE, help='forced language, or "auto" to detect it')
-    parser.add_argument("--max-new-tokens", type=int, default=512, help="longest transcript a model may write")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=MAX_NEW_TOKENS,
+        help="longest transcript a model may write (the card's: 128)",
+    )
     parser.add_argument("--device", help="cuda, cpu, cuda:1... (default: cuda when there is one)")
     parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], help="default: bfloat16 on GPU")
     parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples for the intervals")
+    parser.add_argument(
+        "--slice-by",
+        action="append",
+        metavar="COLUMN",
+        help="score each model on every value of this dataset column, or 'duration' (repeatable; default: gender, "
+        "age, accents, variant where the data has them, and duration)",
+    )
     return parser
 
 
@@ -76,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             device=args.device,
             dtype=args.dtype,
             resamples=args.resamples,
+            slice_by=args.slice_by,
         )
     except (EvaluationError, CorpusError, ModelLoadError) as error:
         parser.exit(2, f"python -m eval: error: {error}\n")

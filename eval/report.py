@@ -9,10 +9,13 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from asr_pt.markdown import table
+from eval.errors import ErrorKinds, UtteranceChanges
 from eval.scores import Comparison
+from eval.slices import SliceScore
 
 REPORT_FILE = "report.md"
 PLOT_FILE = "report.png"
+SLICES_PLOT_FILE = "slices.png"
 WORST_COUNT = 5
 
 
@@ -111,6 +114,91 @@ def notes(results: dict, skipped_audio: dict[str, dict[str, str]]) -> list[str]:
     return notes
 
 
+def _interval(low_high: tuple[float, float], signed: bool = False) -> str:
+    return f"[{low_high[0]:+.2f}, {low_high[1]:+.2f}]" if signed else f"[{low_high[0]:.2f}, {low_high[1]:.2f}]"
+
+
+def slices_table(slices: Sequence[SliceScore]) -> str:
+    """One dataset column: each value's samples, every model's WER with its interval, each candidate's Δ."""
+    models = list(slices[0].wer)
+    candidates = list(slices[0].delta)
+    header = ["Value", "Samples", *(f"{m} WER [95% CI]" for m in models), *(f"Δ {c} [95% CI]" for c in candidates)]
+    rows = [
+        [
+            s.value,
+            s.samples,
+            *(f"{s.wer[m]:.2f} {_interval(s.wer_ci95[m])}" for m in models),
+            *(
+                f"{s.delta[c]:+.2f} {_interval(s.delta_ci95[c], signed=True)}" + (" *" if s.significant[c] else "")
+                for c in candidates
+            ),
+        ]
+        for s in slices
+    ]
+    return table(header, rows)
+
+
+def errors_tables(kinds: Sequence[ErrorKinds], changes: Sequence[UtteranceChanges]) -> list[str]:
+    """Substitutions, insertions and deletions per model, the most frequent substitutions, and utterance by utterance
+    whether each candidate did better than the baseline, with examples."""
+    counts = [[k.dataset, k.model, k.substitutions, k.insertions, k.deletions, k.reference_words] for k in kinds]
+    parts = [table(["Dataset", "Model", "Substitutions", "Insertions", "Deletions", "Reference words"], counts)]
+    for k in kinds:
+        shown = [[old, new, times] for old, new, times in k.top_substitutions]
+        if shown:
+            parts.append(
+                f"#### Most frequent substitutions · {k.dataset} · {k.model}\n\n"
+                + table(["Reference", "Hypothesis", "Times"], shown)
+            )
+    for c in changes:
+        parts.append(
+            f"#### {c.dataset}: {c.candidate} against {c.baseline}, utterance by utterance\n\n"
+            f"Better on {c.better}, worse on {c.worse}, the same on {c.same} (word errors per utterance, card "
+            "protocol)."
+        )
+        examples = [
+            [
+                kind,
+                e["id"],
+                e["reference"],
+                e["baseline"],
+                e["candidate"],
+                f"{e['baseline_errors']} → {e['candidate_errors']}",
+            ]
+            for kind in ("better", "worse", "same")
+            for e in c.examples.get(kind, [])
+        ]
+        if examples:
+            parts.append(table(["", "Id", "Reference", c.baseline, c.candidate, "Word errors"], examples))
+    return parts
+
+
+def plot_slices(slices: Sequence[SliceScore], path: str | Path) -> None:
+    """WER per slice value (bars per model, 95% intervals), one panel per dataset and column."""
+    panels: dict[tuple[str, str], list[SliceScore]] = {}
+    for s in slices:
+        panels.setdefault((s.dataset, s.column), []).append(s)
+    models = list(slices[0].wer)
+    width = 0.8 / len(models)
+    figure = Figure(figsize=(8.0, 2.8 * len(panels)), layout="constrained")
+    for axes, ((dataset, column), group) in zip(
+        figure.subplots(len(panels), 1, squeeze=False)[:, 0], panels.items(), strict=True
+    ):
+        for index, model in enumerate(models):
+            wers = [s.wer[model] for s in group]
+            errors = [
+                [w - s.wer_ci95[model][0] for w, s in zip(wers, group, strict=True)],
+                [s.wer_ci95[model][1] - w for w, s in zip(wers, group, strict=True)],
+            ]
+            positions = [i + (index - (len(models) - 1) / 2) * width for i in range(len(group))]
+            axes.bar(positions, wers, width, yerr=errors, capsize=3, label=model)
+        axes.set_xticks(range(len(group)), [f"{s.value}\n(n={s.samples})" for s in group], fontsize=8)
+        axes.set_title(f"{dataset} · {column}", fontsize=9)
+        axes.set_ylabel("WER (%)")
+    figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=len(models))
+    figure.savefig(path, dpi=110)
+
+
 def plot(results: dict, path: str | Path) -> None:
     """WER per dataset (groups) and model (bars) with each model's 95% bootstrap interval."""
     datasets = list(results)
@@ -142,24 +230,37 @@ def write_report(
     skipped_audio: dict[str, dict[str, str]],
     resamples: int,
     seed: int,
+    slices: Sequence[SliceScore] = (),
+    kinds: Sequence[ErrorKinds] = (),
+    changes: Sequence[UtteranceChanges] = (),
 ) -> str:
-    """Writes `report.md` and `report.png` into `output_dir`; returns the markdown."""
+    """Writes `report.md`, `report.png` and (with slices) `slices.png` into `output_dir`; returns the markdown."""
     output = Path(output_dir)
     worst = []
     for (dataset, model), model_rows in rows.items():
         shown = [[r["id"], f"{r['wer']:.2f}", r["reference"], r["hypothesis"]] for r in worst_utterances(model_rows)]
         worst.append(f"### {dataset} · {model}\n\n{table(['Id', 'WER', 'Reference', 'Hypothesis'], shown)}")
     remarks = notes(results, skipped_audio)
+    by_column: dict[tuple[str, str], list[SliceScore]] = {}
+    for s in slices:
+        by_column.setdefault((s.dataset, s.column), []).append(s)
+    slice_sections = [
+        f"### {dataset} · by {column}\n\n{slices_table(group)}" for (dataset, column), group in by_column.items()
+    ]
     sections = [
         "# Evaluation",
-        "Protocol of the model card: references in written form (`asr_pt.text.written_form`), hypotheses as the "
-        "model wrote them (stripped), greedy decoding; corpus-level WER and CER with jiwer, x100. Normalised scores "
-        "put both sides through the Open ASR Leaderboard's multilingual normaliser (diacritics kept). Intervals: 95% "
+        "Protocol of the model card, as its author's code computes it: references in written form "
+        "(`asr_pt.text.written_form`), hypotheses the greedy `generate` output decoded with special tokens skipped "
+        "and stripped, no Unicode normalisation; corpus-level WER and CER with jiwer, x100. Normalised scores are "
+        "the Open ASR Leaderboard's Portuguese protocol (multilingual normaliser with diacritics kept, numbers spelt "
+        "out, compound words aligned). Intervals: 95% "
         f"percentile bootstrap over utterances, {resamples} resamples, seed {seed}, paired for Δ (* marks an "
         "interval that leaves out 0). RTFx: audio seconds / transcription seconds after a warm-up batch.",
         "## Results",
         summary(results, comparisons),
         *(["## Notes", "\n".join(remarks)] if remarks else []),
+        *(["## Slices", *slice_sections, f"![WER per slice]({SLICES_PLOT_FILE})"] if slices else []),
+        *(["## Errors", *errors_tables(kinds, changes)] if kinds else []),
         "## Worst utterances",
         *worst,
         f"![WER per model and dataset]({PLOT_FILE})",
@@ -167,4 +268,6 @@ def write_report(
     markdown = "\n\n".join(sections) + "\n"
     (output / REPORT_FILE).write_text(markdown, encoding="utf-8")
     plot(results, output / PLOT_FILE)
+    if slices:
+        plot_slices(slices, output / SLICES_PLOT_FILE)
     return markdown

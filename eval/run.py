@@ -1,11 +1,13 @@
 """Models measured on corpora the way the model card measures them, resumably, with intervals that say whether a
 difference between two models is real.
 
-The protocol is the card's: references in written form, hypotheses as the model wrote them (stripped), greedy
-decoding, corpus-level WER and CER with jiwer (x100, two decimals); the normalised scores put both sides through the
-Open ASR Leaderboard's normaliser. Speed is RTFx (audio seconds over transcription seconds, after a warm-up batch),
-as the leaderboard measures it. Every transcript is appended to `predictions.jsonl` as soon as its batch is done, so
-an interrupted run, or a run with one more model, computes only what is missing.
+The protocol is the card's, as its author's `evaluate_model` computes it: references in written form, hypotheses the
+raw greedy `generate` decode (stripped; `ASRModel.generate_batch`), batches of 8 and 128 new tokens by default,
+corpus-level WER and CER with jiwer (x100, two decimals); the normalised scores are the Open ASR Leaderboard's
+Portuguese protocol. Scores per slice (`eval.slices`) and error tables (`eval.errors`) say where models differ.
+Speed is RTFx (audio seconds over transcription seconds, after a warm-up batch), as the leaderboard measures it.
+Every transcript is appended to `predictions.jsonl` as soon as its batch is done, so an interrupted run, or a
+run with one more model, computes only what is missing.
 """
 
 from __future__ import annotations
@@ -23,15 +25,22 @@ from tqdm.auto import tqdm
 
 from asr_pt.audio import AudioError, load_audio
 from asr_pt.corpora import DEFAULT_SPLIT, Example, Spec, parse_spec, read_examples, resolved_source
+from asr_pt.explore import PREDICTIONS_FILE, RESULTS_FILE
 from asr_pt.metrics import Scores, score_pair
 from asr_pt.models import DEFAULT_LANGUAGE, TRAINING_RECORD, ASRModel, release_memory
 from asr_pt.review import store as _store  # noqa: F401  (registers the `store:DATA_DIR` corpus scheme)
 from asr_pt.text import written_form
+from eval.errors import error_kinds, utterance_changes
 from eval.report import notes, summary, write_report
 from eval.scores import RESAMPLES, SEED, EvaluationError, compare, error_counts, score_rows
+from eval.slices import slice_columns, slice_scores
 
-PREDICTIONS_FILE = "predictions.jsonl"
-RESULTS_FILE = "results.json"
+SLICES_FILE = "slices.json"
+# How hypotheses are decoded: the greedy `generate` output as it is (`ASRModel.generate_batch`).
+DECODE = "generate"
+# The seed author's evaluate_model defaults, which made the model card's numbers.
+BATCH_SIZE = 8
+MAX_NEW_TOKENS = 128
 
 
 @dataclass
@@ -101,10 +110,11 @@ class Predictions:
                 ) from error
 
     def is_current(self, dataset: str, model: str, example: Example) -> bool:
-        """A row for this example whose reference is still the example's: one whose reference has changed since (a
-        corrected transcript, say) is transcribed and scored again."""
+        """A row for this example whose reference is still the example's, decoded the card's way: one whose
+        reference has changed since (a corrected transcript, say), or one written before eval took the raw decode,
+        is transcribed and scored again."""
         row = self.rows.get((dataset, model, example.id))
-        return row is not None and row["reference"] == example.text
+        return row is not None and row["reference"] == example.text and row.get("decode") == DECODE
 
     def append(self, rows: Iterable[dict]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
@@ -196,10 +206,13 @@ def _transcribe_missing(
                     batch.append(example)
                 except AudioError as error:
                     corpus.skipped_audio[example.id] = str(error)
-            if batch and name not in warmed_up:  # the first call pays for allocation and kernel set-up: untimed
-                model.transcribe_batch(audios, language=language)
+            if not batch:
+                bar.update(len(todo[start : start + batch_size]))
+                continue
+            if name not in warmed_up:  # the first call pays for allocation and kernel set-up: untimed
+                model.generate_batch(audios, language=language)
                 warmed_up.add(name)
-            transcripts = model.transcribe_batch(audios, language=language)
+            transcripts = model.generate_batch(audios, language=language)
             predictions.append(
                 {
                     "dataset": corpus.name,
@@ -214,6 +227,9 @@ def _transcribe_missing(
                     "seconds": round(transcript.seconds, 6),
                     "truncated": transcript.truncated,
                     "language": transcript.language,
+                    "decode": DECODE,
+                    "audio": example.audio if isinstance(example.audio, str) else None,
+                    "fields": example.fields,
                 }
                 for example, transcript in zip(batch, transcripts, strict=True)
             )
@@ -226,13 +242,14 @@ def evaluate(
     output_dir: str | Path,
     *,
     limit: int | None = None,
-    batch_size: int = 16,
+    batch_size: int = BATCH_SIZE,
     language: str | None = DEFAULT_LANGUAGE,
-    max_new_tokens: int = 512,
+    max_new_tokens: int = MAX_NEW_TOKENS,
     device: str | None = None,
     dtype: str | None = None,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    slice_by: Sequence[str] | None = None,
     verbose: bool = True,
 ) -> dict:
     """Transcribe what `output_dir/predictions.jsonl` lacks, then write `results.json`, `report.md` and
@@ -240,7 +257,9 @@ def evaluate(
 
     `models` maps a name (the report's column) to a hub id or checkpoint folder; the first is the baseline every
     other one is compared with. Models are loaded one at a time, only when something is left for them to transcribe.
-    `verbose` shows progress bars per dataset and model and prints the tables at the end.
+    `slice_by` names the dataset columns to score each model on value by value (default: Common Voice's gender,
+    age, accent and variant where the data has them, and duration bins). `verbose` shows progress bars per dataset
+    and model and prints the tables at the end.
     """
     if not models or not datasets:
         raise EvaluationError("give at least one model and one dataset")
@@ -250,6 +269,8 @@ def evaluate(
     duplicated = [name for name, count in Counter(c.name for c in corpora).items() if count > 1]
     if duplicated:
         raise EvaluationError(f"two datasets are named {duplicated[0]!r}; name them apart with NAME=SPEC")
+    for corpus in corpora:  # an unknown --slice-by column is refused before any model runs
+        slice_columns([{"fields": example.fields} for example in corpus.examples], slice_by)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     predictions = Predictions(output / PREDICTIONS_FILE)
@@ -294,9 +315,34 @@ def evaluate(
         for corpus in corpora
         for candidate in candidates
     ]
+    slices = [
+        score
+        for corpus in corpora
+        for score in slice_scores(
+            corpus.name,
+            {name: rows[corpus.name, name] for name in models},
+            {name: counts[corpus.name, name] for name in models},
+            slice_columns(rows[corpus.name, baseline], slice_by),
+            resamples,
+            seed,
+        )
+    ]
+    kinds = [error_kinds(model_rows) for model_rows in rows.values() if model_rows]
+    changes = [
+        utterance_changes(
+            rows[corpus.name, baseline],
+            rows[corpus.name, candidate],
+            (counts[corpus.name, baseline][:, 0], counts[corpus.name, candidate][:, 0]),
+        )
+        for corpus in corpora
+        for candidate in candidates
+    ]
     (output / RESULTS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    analysis = {"slices": slices, "errors": kinds, "utterances": changes}
+    analysis = {key: [dataclasses.asdict(item) for item in items] for key, items in analysis.items()}
+    (output / SLICES_FILE).write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     skipped_audio = {c.name: c.skipped_audio for c in corpora}
-    write_report(output, results, comparisons, rows, skipped_audio, resamples, seed)
+    write_report(output, results, comparisons, rows, skipped_audio, resamples, seed, slices, kinds, changes)
     if verbose:
         print(summary(results, comparisons), "", *notes(results, skipped_audio), sep="\n")
     return results

@@ -219,7 +219,7 @@ def test_reviewer_corrects_with_the_keyboard_and_visitors_texts_stay_text(
             expect(page.locator("#data-summary")).to_contain_text("2 corrected items")
             expect(page.locator("#data-summary")).to_contain_text("Fine-tuned better 1")
             expect(page.locator("#data-recent")).to_contain_text("O gato dorme na cama.")
-            expect(page.locator("#data-recent")).to_contain_text(f"![X]({evil}/md.png) <img src=")  # text
+            expect(page.locator("#data-recent")).to_contain_text(f"![x]({evil}/md.png) <img src=")  # as text
             expect(page.locator("#data-counts")).to_contain_text("Being reviewed")
             page.wait_for_timeout(500)
             rendered = page.locator(f"img[src^='{evil}'], a[href^='{evil}']").count()

@@ -2,7 +2,7 @@ import unicodedata
 
 import pytest
 
-from asr_pt.text import normalize, written_form
+from asr_pt.text import align_compounds, normalize, written_form
 
 
 @pytest.mark.parametrize(
@@ -12,16 +12,17 @@ from asr_pt.text import normalize, written_form
         ("o gato dorme...", "O gato dorme."),
         ("como estás?", "Como estás?"),  # the question mark stays; the first letter is still capitalised
         ("Como estás?", "Como estás?"),
-        ('"oi"', '"Oi"'),
+        ('"oi"', '"oi"'),  # the author's code looks at the first character only (the card's table says "Oi")
         ("  olá mundo  ", "Olá mundo."),
         ("ótimo", "Ótimo."),
         ("é isso!", "É isso!"),
         ("ok…", "Ok."),
         ("espera….", "Espera."),
         ("3 gatos", "3 gatos."),  # a leading digit leaves the text alone
-        ("(risos) sim", "(Risos) sim."),  # the first letter, not the first character
+        ("(risos) bom dia", "(risos) bom dia."),  # the first character, not the first letter
+        ("¿qué?", "¿qué?"),
         ("Já Está", "Já Está."),
-        ("«vamos»", "«Vamos»"),
+        ("«vamos»", "«vamos»"),
         ("fim)", "Fim)"),
         ("...", "."),
         ("…", "."),
@@ -77,7 +78,14 @@ def test_written_form_is_idempotent():
         ("ação", "ação"),  # diacritics are kept
         ("[música] bom   dia (risos)", "bom dia"),
         ("«Olá» — disse-me ele…", "olá disse me ele"),
-        ("custa 5€ + 10%", "custa 5 10"),
+        ("custa 5€ + 10%", "custa cinco dez"),  # digits spelt out in Portuguese
+        ("25 anos", "vinte e cinco anos"),
+        ("1 500 pessoas em 2024", "mil e quinhentos pessoas em dois mil e vinte e quatro"),  # spaced thousands joined
+        # one pass joins one group per match, as upstream's single re.sub does: "12 345 678" becomes "12345 678"
+        ("12 345 678", "doze mil trezentos e quarenta e cinco seiscentos e setenta e oito"),
+        ("3,5", "três cinco"),  # the comma is punctuation first: two numbers
+        ("［música］ olá", "música olá"),  # brackets are removed before NFKC, so full-width ones stay words
+        ("a\u200db", "a\u200db"),  # a zero-width joiner belongs to the word
         ("ＡＢＣ", "abc"),  # NFKC folds full-width letters
         ("", ""),
         (None, ""),
@@ -93,6 +101,27 @@ def test_normalize_composes_decomposed_accents():
     assert decomposed != "Ação e avô"
     assert normalize(decomposed) == "ação e avô"
     assert normalize(decomposed) == normalize("ação e avô")
+
+
+def test_written_form_leaves_unicode_form_alone():
+    decomposed = unicodedata.normalize("NFD", "ação")
+    assert written_form(decomposed) == "A" + decomposed[1:] + "."
+    assert written_form(decomposed) != written_form("ação")
+
+
+@pytest.mark.parametrize(
+    ("reference", "hypothesis", "expected"),
+    [
+        ("o guarda chuva", "o guardachuva", ("o guardachuva", "o guardachuva")),
+        ("o guardachuva", "o guarda chuva", ("o guardachuva", "o guardachuva")),
+        ("o guarda chuva", "o guarda sol", ("o guarda chuva", "o guarda sol")),  # different letters: left alone
+        # the differing region is "bem vindo a" / "bemvindo à" as a whole: not the same letters, so nothing joins
+        ("bem vindo a casa", "bemvindo à casa", ("bem vindo a casa", "bemvindo à casa")),
+        ("", "", ("", "")),
+    ],
+)
+def test_align_compounds(reference, hypothesis, expected):
+    assert align_compounds(reference, hypothesis) == expected
 
 
 def test_normalize_keeps_combining_marks_that_do_not_compose():

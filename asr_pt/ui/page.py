@@ -16,6 +16,7 @@ from asr_pt.review.logins import LoginThrottle, ReviewerSessions
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui.batch import batch_tab
 from asr_pt.ui.data import DataTab
+from asr_pt.ui.explorer import ExplorerTab
 from asr_pt.ui.handouts import Handouts
 from asr_pt.ui.live import live_tab
 from asr_pt.ui.login import Login, ReviewAccess
@@ -43,7 +44,7 @@ CSS = """
 
 
 def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, aligner: Aligner) -> None:
-    """The Review and Data tabs, inside the page's `gr.Tabs`, sharing one login."""
+    """The Review, Data and Explorer tabs, inside the page's `gr.Tabs`, sharing one login."""
     handouts = Handouts()
     handouts.sweep_in_background()
     with gr.Tab("Review"):
@@ -54,6 +55,9 @@ def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, align
     with gr.Tab("Data") as data:
         tab = DataTab(store, login, handouts)
     data.select(tab.figures, login.token, tab.outputs, api_visibility="private")
+    with gr.Tab("Explorer") as explorer:
+        explorer_tab = ExplorerTab(store, login)
+    explorer.select(explorer_tab.folders, login.token, explorer_tab.folder, api_visibility="private")
 
 
 def model_link(model_id: str) -> str:
