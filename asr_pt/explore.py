@@ -21,7 +21,8 @@ import pandas as pd
 from asr_pt.audio import AudioError, load_audio
 from asr_pt.corpora import is_test_split
 from asr_pt.metrics import align_words
-from asr_pt.review.store import NewItem, ReviewStore
+from asr_pt.review.items import NewItem
+from asr_pt.review.store import ReviewStore
 from asr_pt.text import normalize
 
 PREDICTIONS_FILE = "predictions.jsonl"

@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from asr_pt.audio import load_audio  # noqa: E402
 from asr_pt.espeak import speak  # noqa: E402
 from asr_pt.review.export import export_dataset  # noqa: E402
-from asr_pt.review.store import NewItem, ReviewStore  # noqa: E402
+from asr_pt.review.items import NewItem  # noqa: E402
+from asr_pt.review.store import ReviewStore  # noqa: E402
 from asr_pt.tiny_model import SENTENCES_PATH  # noqa: E402
 
 

@@ -16,8 +16,9 @@ import pytest
 from conftest import free_port
 
 from asr_pt.models import ASRModel
+from asr_pt.review.items import LeaseHeld
 from asr_pt.review.reviewers import hash_password
-from asr_pt.review.store import LeaseHeld, ReviewStore
+from asr_pt.review.store import ReviewStore
 from asr_pt.ui import Models, build_demo, launch
 from asr_pt.ui.data import EXPORT_FOR_REVIEWERS, FOR_REVIEWERS
 from asr_pt.ui.login import NOT_LOGGED_IN, ReviewAccess

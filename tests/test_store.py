@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from asr_pt.corpora import read_examples
+from asr_pt.review.items import SaveConflict, StoreError
 from asr_pt.review.scoreboard import scoreboard
-from asr_pt.review.store import ReviewStore, SaveConflict, StoreError, disagreement
+from asr_pt.review.store import ReviewStore, disagreement
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from asr_pt.audio import SAMPLE_RATE, load_audio
 from asr_pt.markdown import table
-from asr_pt.review.store import NewItem, ReviewStore, SaveConflict, StoreError
+from asr_pt.review.items import NewItem, SaveConflict, StoreError
+from asr_pt.review.store import ReviewStore
 
 PARQUET_PATH = "data/train-00000-of-00001.parquet"
 COLUMNS = (

@@ -15,7 +15,8 @@ from tqdm import tqdm
 from asr_pt.audio import AudioError, load_audio
 from asr_pt.corpora import Example, parse_spec, read_examples
 from asr_pt.models import ASRModel
-from asr_pt.review.store import NewItem, ReviewStore
+from asr_pt.review.items import NewItem
+from asr_pt.review.store import ReviewStore
 
 
 @dataclass

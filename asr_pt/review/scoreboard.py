@@ -6,7 +6,8 @@ import collections
 from dataclasses import dataclass
 
 from asr_pt.metrics import PROTOCOLS, Scores, score
-from asr_pt.review.store import VERDICTS, ReviewStore
+from asr_pt.review.items import VERDICTS
+from asr_pt.review.store import ReviewStore
 
 
 @dataclass(frozen=True)

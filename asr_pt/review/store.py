@@ -19,180 +19,21 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
 from asr_pt.audio import content_hash, duration, write_wav
-from asr_pt.corpora import SCHEMES, CorpusError, Example, Spec, is_test_split
+from asr_pt.corpora import SCHEMES, CorpusError, Example, Spec
 from asr_pt.metrics import score_pair
+from asr_pt.review.items import STATUSES, VERDICTS, Item, LeaseHeld, NewItem, Revision, SaveConflict, StoreError
+from asr_pt.review.schema import MIGRATIONS, SCHEMA_VERSION, statements
 from asr_pt.text import written_form
 
 DB_NAME = "review.sqlite"
 DEFAULT_LEASE_SECONDS = float(os.environ.get("ASR_PT_LEASE_SECONDS", 15 * 60))
-STATUSES = ("pending", "in_review", "corrected", "skipped", "flagged")
-VERDICTS = ("finetuned_better", "base_better", "equal", "both_wrong")
 QUEUES = ("pending", "skipped")  # claimed in this order: skipped items come back after the rest
-
-# One entry per schema version; a database at version k gets MIGRATIONS[k:] applied, each in its own transaction.
-MIGRATIONS = [
-    """
-    CREATE TABLE items (
-        id INTEGER PRIMARY KEY,
-        audio_hash TEXT NOT NULL,
-        duration REAL NOT NULL,
-        source TEXT NOT NULL,                  -- "demo" or the corpus name
-        source_id TEXT NOT NULL,               -- the clip id within its source
-        source_split TEXT NOT NULL DEFAULT '',
-        reference TEXT NOT NULL DEFAULT '',
-        hypothesis_finetuned TEXT NOT NULL,
-        hypothesis_base TEXT NOT NULL,
-        model_finetuned TEXT NOT NULL,
-        model_base TEXT NOT NULL,
-        disagreement REAL NOT NULL,            -- WER (%) between the hypotheses: the queue's priority
-        status TEXT NOT NULL DEFAULT 'pending'
-            CHECK (status IN ('pending', 'in_review', 'corrected', 'skipped', 'flagged')),
-        queue TEXT NOT NULL DEFAULT 'pending' CHECK (queue IN ('pending', 'skipped')),  -- where a lapsed lease returns
-        text TEXT,
-        verdict TEXT CHECK (verdict IS NULL OR verdict IN ('finetuned_better', 'base_better', 'equal', 'both_wrong')),
-        reviewer TEXT,
-        corrected_at REAL,
-        seconds REAL,                          -- how long the last save took its reviewer
-        flag_reason TEXT,
-        reviews INTEGER NOT NULL DEFAULT 0,
-        agreement_wer REAL,                    -- mean WER (%) between the reviewers' corrections, with two or more
-        version INTEGER NOT NULL DEFAULT 0,
-        lease_owner TEXT,
-        lease_expires REAL,
-        claimed_at REAL,
-        created_at REAL NOT NULL,
-        UNIQUE (source, source_id)
-    );
-    CREATE INDEX items_queue ON items (status, disagreement DESC, id);
-    CREATE INDEX items_lease ON items (status, lease_expires);
-    CREATE TABLE reviews (
-        item_id INTEGER NOT NULL REFERENCES items (id),
-        reviewer TEXT NOT NULL,
-        text TEXT NOT NULL,
-        verdict TEXT,
-        created_at REAL NOT NULL,
-        PRIMARY KEY (item_id, reviewer)
-    );
-    CREATE TABLE revisions (
-        id INTEGER PRIMARY KEY,
-        item_id INTEGER NOT NULL REFERENCES items (id),
-        action TEXT NOT NULL CHECK (action IN ('save', 'skip', 'flag')),
-        reviewer TEXT NOT NULL,
-        base_version INTEGER NOT NULL,
-        applied INTEGER NOT NULL,              -- 0: refused because someone else saved first
-        text TEXT,
-        verdict TEXT,
-        reason TEXT,
-        seconds REAL,
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX revisions_item ON revisions (item_id, id);
-    CREATE INDEX revisions_applied ON revisions (applied, id);
-    CREATE TRIGGER revisions_no_update BEFORE UPDATE ON revisions
-        BEGIN SELECT RAISE(ABORT, 'revisions are append-only'); END;
-    CREATE TRIGGER revisions_no_delete BEFORE DELETE ON revisions
-        BEGIN SELECT RAISE(ABORT, 'revisions are append-only'); END;
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(ValueError):
-    """A request the store cannot honour (unknown item, bad verdict...), with a message for the reviewer."""
-
-
-class LeaseHeld(StoreError):
-    """Another reviewer holds the item now: a save that did not come from its screen (a replay, a stale page)."""
-
-    def __init__(self, item_id: int, holder: str):
-        self.item_id, self.holder = item_id, holder
-        super().__init__(f"Not saved: item {item_id} is being reviewed by {holder} now. Your text is in its history.")
-
-
-class SaveConflict(StoreError):
-    """Someone changed the item after this reviewer opened it; their text is kept in the history all the same."""
-
-    def __init__(self, item_id: int, base_version: int, current: Item, last: Revision | None):
-        self.item_id, self.base_version, self.current, self.last = item_id, base_version, current, last
-        who = f"{last.reviewer} ({last.action})" if last else "someone"
-        super().__init__(
-            f"Not saved over another reviewer's work: {who} changed item {item_id} after you opened it "
-            f"(version {base_version} -> {current.version}). Their text: {current.text or ''!r}. "
-            "Your text is kept in the item's history; reload the item to merge."
-        )
-
-
-@dataclass(frozen=True)
-class Item:
-    id: int
-    audio_hash: str
-    duration: float
-    source: str
-    source_id: str
-    source_split: str
-    reference: str
-    hypothesis_finetuned: str
-    hypothesis_base: str
-    model_finetuned: str
-    model_base: str
-    disagreement: float
-    status: str
-    queue: str
-    text: str | None
-    verdict: str | None
-    reviewer: str | None
-    corrected_at: float | None
-    seconds: float | None
-    flag_reason: str | None
-    reviews: int
-    agreement_wer: float | None
-    version: int
-    lease_owner: str | None
-    lease_expires: float | None
-    claimed_at: float | None
-    created_at: float
-
-    @property
-    def is_test(self) -> bool:
-        """Clips from a test split must never be trained on."""
-        return is_test_split(self.source_split)
-
-
-@dataclass(frozen=True)
-class Revision:
-    id: int
-    item_id: int
-    action: str
-    reviewer: str
-    base_version: int
-    applied: int
-    text: str | None
-    verdict: str | None
-    reason: str | None
-    seconds: float | None
-    created_at: float
-
-
-@dataclass(frozen=True)
-class NewItem:
-    """An item to queue; its audio is already in the store (`ReviewStore.put_audio`)."""
-
-    audio_hash: str
-    duration: float
-    source: str
-    source_id: str
-    hypothesis_finetuned: str
-    hypothesis_base: str
-    model_finetuned: str
-    model_base: str
-    source_split: str = ""
-    reference: str = ""
 
 
 def default_data_dir() -> Path:
@@ -281,7 +122,7 @@ class ReviewStore:
             with self._write() as db:
                 if db.execute("PRAGMA user_version").fetchone()[0] != number:
                     continue  # another process migrated it meanwhile
-                for statement in _statements(MIGRATIONS[number]):
+                for statement in statements(MIGRATIONS[number]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
 
@@ -578,17 +419,6 @@ def _reviewer_name(reviewer: str) -> str:
     if not (reviewer or "").strip():
         raise StoreError("a reviewer name is required")
     return reviewer.strip()
-
-
-def _statements(script: str) -> list[str]:
-    """A migration script cut into statements (executescript would commit the open transaction)."""
-    statements, current = [], ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    return [s for s in statements if s]
 
 
 def _read_store(spec: Spec) -> Iterator[Example]:

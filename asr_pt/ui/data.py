@@ -12,8 +12,9 @@ from pathlib import Path
 import gradio as gr
 
 from asr_pt.review.export import export_dataset
+from asr_pt.review.items import STATUSES, StoreError
 from asr_pt.review.scoreboard import scoreboard
-from asr_pt.review.store import STATUSES, ReviewStore, StoreError
+from asr_pt.review.store import ReviewStore
 from asr_pt.ui.handouts import Handouts
 from asr_pt.ui.login import Login, refusal
 from asr_pt.ui.review import VERDICT_CHOICES, VERDICT_LABELS

@@ -15,8 +15,9 @@ import logging
 import gradio as gr
 
 from asr_pt.metrics import align_words
+from asr_pt.review.items import VERDICTS, Item, SaveConflict, StoreError
 from asr_pt.review.logins import Session
-from asr_pt.review.store import VERDICTS, Item, ReviewStore, SaveConflict, StoreError
+from asr_pt.review.store import ReviewStore
 from asr_pt.text import normalize, written_form
 from asr_pt.ui.diffs import DIFF_COLORS, spaced
 from asr_pt.ui.handouts import Handouts

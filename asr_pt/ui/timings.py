@@ -19,7 +19,8 @@ from asr_pt.alignment import ALIGNER_MODEL, Aligner, WordTiming
 from asr_pt.audio import SAMPLE_RATE
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
-from asr_pt.review.store import ReviewStore, StoreError
+from asr_pt.review.items import StoreError
+from asr_pt.review.store import ReviewStore
 from asr_pt.subtitles import to_srt, to_webvtt
 from asr_pt.ui.login import Login
 from asr_pt.ui.send_to_review import LastClip
