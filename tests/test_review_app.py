@@ -204,6 +204,8 @@ def test_reviewer_corrects_with_the_keyboard_and_visitors_texts_stay_text(
             expect(page.locator("#review-diff")).to_contain_text("substitution")  # the legend
             expect(page.locator("#review-diff-note")).to_contain_text("orange")
 
+            # the player ignores play until its clip has loaded (slow on a busy machine): wait for its duration
+            expect(page.locator("#review-audio #duration")).not_to_have_text("0:00")
             editor.focus()
             page.keyboard.press("Control+Space")
             expect(page.locator("#review-audio button.play-pause-button")).to_have_attribute("aria-label", "Pause")
