@@ -7,6 +7,9 @@ CPUs without bfloat16 arithmetic.
 
 from __future__ import annotations
 
+import ctypes
+import gc
+
 import torch
 
 DTYPES = ("float32", "bfloat16", "float16", "int8")
@@ -39,7 +42,19 @@ def quantize_int8(network: torch.nn.Module) -> torch.nn.Module:
         float_layer.qconfig = qconfig
         setattr(parent, name, torch.ao.nn.quantized.dynamic.Linear.from_float(float_layer))
         del layer, float_layer
-    return network.float()
+    network.float()
+    release_heap()
+    return network
+
+
+def release_heap() -> None:
+    """Hand the heap's freed pages back to the system: glibc keeps the bfloat16 and float32 copies it freed while
+    quantising, and the next model's load would stack on them (the app's peak, two 1.7B models: 11.2 -> 10.9 GiB)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
 
 
 def _is_linear(module: torch.nn.Module) -> bool:

@@ -142,7 +142,7 @@ def part_app(args, dtype: str) -> dict:
                 break
         result["start_to_warm_seconds"] = time.perf_counter() - start
         threading.Thread(target=app.stderr.read, daemon=True).start()  # a full pipe would block the app
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client = Client(wait_for_page(f"http://127.0.0.1:{port}/"), verbose=False)  # with `spaces`, it loads first
         for _ in range(2):
             start, cpu = time.perf_counter(), sum(psutil.Process(app.pid).cpu_times()[:2])
             answer = client.predict(handle_file(str(clip)), "Portuguese", "", "", api_name="/transcribe")
@@ -156,6 +156,21 @@ def part_app(args, dtype: str) -> dict:
         app.terminate()
         app.wait()
     return result
+
+
+def wait_for_page(url: str, timeout: float = 300) -> str:
+    """The page's URL once it answers: with the `spaces` package installed, app.py loads the models before serving."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=5)
+            return url
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def _process_peak(pid: int) -> float:
