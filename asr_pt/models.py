@@ -43,6 +43,15 @@ def target_text(text: str, language: str = DEFAULT_LANGUAGE) -> str:
     return f"language {language}{ASR_TEXT_TAG}{text}"
 
 
+def prompt_text(processor, context: str = "") -> str:
+    """The prompt qwen-asr builds at inference: system context, the audio, then the assistant turn opening."""
+    messages = [
+        {"role": "system", "content": context},
+        {"role": "user", "content": [{"type": "audio", "audio": ""}]},
+    ]
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
 def supported_languages() -> list[str]:
     """The languages qwen-asr can be forced to, in its own spelling."""
     from qwen_asr.inference.utils import SUPPORTED_LANGUAGES
@@ -273,14 +282,9 @@ class ASRModel(LazyModel):
         under the same lock, so it never interleaves with a transcription.
         """
         model = self.load()
-        with self._generation(len(audio) / SAMPLE_RATE), torch.no_grad():  # the same token and time limits
-            inputs = model.processor(text=[prompt], audio=[audio], return_tensors="pt", padding=True)
-            inputs = inputs.to(model.model.device).to(model.model.dtype)
-            output = model.model.generate(**inputs)
-            finished = all(self._finished_rows)
-        new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :]
-        text = model.processor.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        return text[0], finished
+        with self._generation(len(audio) / SAMPLE_RATE):  # the same token and time limits
+            texts, finished = self._generate(model, [prompt], [audio])
+        return texts[0], all(finished)
 
     def transcribe(self, audio: np.ndarray, language: str | None = DEFAULT_LANGUAGE, context: str = "") -> Transcript:
         """Transcribe one 16 kHz mono clip (as `asr_pt.audio.load_audio` returns it)."""
@@ -332,29 +336,13 @@ class ASRModel(LazyModel):
             return []
         forced = None if language in (None, "", AUTO_LANGUAGE) else language
         model = self.load()
-        processor, network = model.processor, model.model
-        messages = [
-            [{"role": "system", "content": ""}, {"role": "user", "content": [{"type": "audio", "audio": None}]}]
-        ]
-        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)[0]
-        if forced:
-            prompt += target_text("", forced)
+        prompt = prompt_text(model.processor) + (target_text("", forced) if forced else "")
         durations = [len(a) / SAMPLE_RATE for a in audios]
-        with self._generation(max(durations)), torch.no_grad():
+        with self._generation(max(durations)):
             start = time.perf_counter()
-            inputs = processor(text=[prompt] * len(audios), audio=list(audios), return_tensors="pt", padding=True)
-            inputs = {
-                key: value.to(network.device, network.dtype if value.is_floating_point() else None)
-                for key, value in inputs.items()
-            }
-            output = network.generate(**inputs, do_sample=False)  # max_new_tokens: the model's generation limits
-            decoded = processor.batch_decode(
-                output.sequences[:, inputs["input_ids"].shape[1] :],
-                skip_special_tokens=True,
-                clean_up_tokenization_spaces=False,
-            )
+            # max_new_tokens: the model's generation limits
+            decoded, finished = self._generate(model, [prompt] * len(audios), audios, do_sample=False)
             elapsed = time.perf_counter() - start
-            finished = list(self._finished_rows)
         total = sum(durations)
         transcripts = []
         for text, audio_seconds, ended in zip(decoded, durations, finished, strict=True):
@@ -365,6 +353,24 @@ class ASRModel(LazyModel):
             seconds = elapsed * audio_seconds / total if total else 0.0
             transcripts.append(Transcript(text.strip(), detected, seconds, audio_seconds, not ended))
         return transcripts
+
+    def _generate(self, model, prompts: list[str], audios: Sequence[np.ndarray], **kwargs) -> tuple[list, list]:
+        """`generate` on raw prompts, inside `_generation`: each row's new text (special tokens dropped) and whether
+        it ended on its own."""
+        processor, network = model.processor, model.model
+        inputs = processor(text=prompts, audio=list(audios), return_tensors="pt", padding=True)
+        inputs = {
+            key: value.to(network.device, network.dtype if value.is_floating_point() else None)
+            for key, value in inputs.items()
+        }
+        with torch.no_grad():
+            output = network.generate(**inputs, **kwargs)
+        texts = processor.batch_decode(
+            output.sequences[:, inputs["input_ids"].shape[1] :],
+            skip_special_tokens=True,
+            clean_up_tokenization_spaces=False,
+        )
+        return texts, list(self._finished_rows)
 
     @contextmanager
     def _generation(self, longest_seconds: float) -> Iterator[None]:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from asr_pt.audio import load_audio
-from train.collator import IGNORE_INDEX, SFTCollator, prompt_text, supervise_targets, target_text
+from asr_pt.models import prompt_text, target_text
+from train.collator import IGNORE_INDEX, SFTCollator, supervise_targets
 from train.finetune import Qwen3ASRForTraining, load_processor
 
 # Short and long transcripts on short and long clips, so every row of the batch is padded differently.

@@ -17,18 +17,9 @@ import numpy as np
 import torch
 
 from asr_pt.audio import SAMPLE_RATE, load_audio
-from asr_pt.models import DEFAULT_LANGUAGE, target_text
+from asr_pt.models import DEFAULT_LANGUAGE, prompt_text, target_text
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips
-
-
-def prompt_text(processor, context: str = "") -> str:
-    """The prompt qwen-asr builds at inference: system context, the audio, then the assistant turn opening."""
-    messages = [
-        {"role": "system", "content": context},
-        {"role": "user", "content": [{"type": "audio", "audio": ""}]},
-    ]
-    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 @dataclass
