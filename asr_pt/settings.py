@@ -114,8 +114,8 @@ class Settings:
     space_id: str = setting(
         "SPACE_ID",
         "",
-        "set by Hugging Face on a Space: logins become Hugging Face OAuth (with `SYSTEM`), the data folder defaults to /data when "
-        "it exists, and the proxy's forwarded address is trusted",
+        "set by Hugging Face on a Space: logins become Hugging Face OAuth (with `SYSTEM`), the data folder defaults "
+        "to /data when it exists, and the proxy's forwarded address is trusted",
     )
     space_system: str = setting(
         "SYSTEM",
