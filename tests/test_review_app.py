@@ -67,7 +67,7 @@ def test_review_and_export_refuse_a_visitor_who_is_not_logged_in(tmp_path, acces
             data.export(token)
         assert data.figures(token)[2] == FOR_REVIEWERS
     token, _, review_panel, message, _ = review.log_in("ana", "wrong", None)
-    assert token == "" and review_panel.visible is False and "Wrong name or password" in message
+    assert token == "" and review_panel == gr.skip() and "Wrong name or password" in message  # the panel stays shut
     assert review.log_in("nobody", "segredo", None)[0] == ""
     token, _, review_panel, _, who = review.log_in("ana", "segredo", None)
     assert token and (review_panel.visible, who) == (True, "Reviewing as **ana**.")

@@ -66,6 +66,9 @@ document.addEventListener("keydown", (event) => {
 </script>
 """
 
+# A login that worked takes away the red toasts of what it fixed (a refused request made before it).
+CLOSE_TOASTS = "() => document.querySelectorAll('.toast-close.error').forEach((button) => button.click())"
+
 
 def short_id(source_id: str, keep: int = 12) -> str:
     """A clip id short enough to read: the demo's ids are 64-character content hashes."""
@@ -274,7 +277,9 @@ class ReviewTab:
 
     def _logged_in(self, token: str, message: str) -> list:
         if not token:
-            return ["", gr.Column(visible=True), gr.Column(visible=False), message, ""]
+            # Nothing is sent to the review panel: gradio 6.17 keeps a panel that starts hidden hidden for good once
+            # it got any update before its first showing (gradio-app/gradio#13494, fixed in 6.20).
+            return ["", gr.skip(), gr.skip(), message, gr.skip()]
         return [token, gr.Column(visible=False), gr.Column(visible=True), "", message]
 
     def log_out(self, token: str | None) -> list:
@@ -299,7 +304,9 @@ class ReviewTab:
                 for trigger in (self.login.button.click, self.login.password.submit)
             ]
         for login in logins:
-            login.then(self._show_next_if_logged_in, self.login.token, self.item_outputs, api_visibility="private")
+            login.then(
+                self._show_next_if_logged_in, self.login.token, self.item_outputs, api_visibility="private"
+            ).then(None, js=CLOSE_TOASTS, api_visibility="private")
         token, key = self.login.token, self.key
         self.save.click(
             self.save_item, [token, key, self.editor, self.verdict], self.item_outputs, api_visibility="private"
