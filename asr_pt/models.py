@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 import statistics
 import threading
 import time
@@ -21,13 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from huggingface_hub import constants as hub_constants
 
 from asr_pt.audio import SAMPLE_RATE
 from asr_pt.confidence import ChosenTokenLogProbs, ScoredWord, match_words, word_confidences
 from asr_pt.precision import INT8, load_dtype, quantize_int8, weight_bytes
+from asr_pt.settings import DEFAULTS, from_environment
 
-FINETUNED_MODEL = "yuriyvnv/Qwen3-ASR-1.7B-PT"
-BASE_MODEL = "Qwen/Qwen3-ASR-1.7B"
+FINETUNED_MODEL = DEFAULTS.finetuned_model
+BASE_MODEL = DEFAULTS.base_model
 DEFAULT_LANGUAGE = "Portuguese"
 AUTO_LANGUAGE = "auto"
 # qwen-asr's generate() stops on <|im_end|> and <|endoftext|>; a row without either ran out of max_new_tokens.
@@ -92,14 +93,15 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-DTYPE_ENV = "ASR_PT_DTYPE"
 # What the app serves in on a CPU: int8 fits both 1.7B models in a 16 GB Space and is the fastest there (README).
 SERVING_CPU_DTYPE = INT8
 
 
-def default_dtype(device: str, cpu_dtype: str = "float32") -> str:
-    """$ASR_PT_DTYPE when set; else bfloat16 on a GPU and `cpu_dtype` on a CPU (float32: the card's own numbers)."""
-    return os.environ.get(DTYPE_ENV) or ("bfloat16" if device.startswith("cuda") else cpu_dtype)
+def default_dtype(device: str, cpu_dtype: str = "float32", chosen: str | None = None) -> str:
+    """`chosen` (by default ASR_PT_DTYPE) when set; else bfloat16 on a GPU and `cpu_dtype` on a CPU (float32: the
+    card's own numbers)."""
+    chosen = from_environment().dtype if chosen is None else chosen
+    return chosen or ("bfloat16" if device.startswith("cuda") else cpu_dtype)
 
 
 def load_failure_message(
@@ -109,7 +111,7 @@ def load_failure_message(
     looks_like_folder = model_id.startswith((".", "/", "~")) or model_id.count("/") != 1  # hub ids are owner/name
     if looks_like_folder and not Path(model_id).expanduser().exists():
         cause = f"there is no folder {model_id}"
-    elif os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in str(error).lower() or "offline" in str(error).lower():
+    elif hub_constants.HF_HUB_OFFLINE or "connect" in str(error).lower() or "offline" in str(error).lower():
         cause = "it is not in the local cache and the Hugging Face Hub cannot be reached (offline)"
     else:
         cause = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
@@ -128,11 +130,11 @@ def check_fetchable(model_id: str) -> None:
     """
     if Path(model_id).expanduser().exists():
         return
-    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub import HfApi, try_to_load_from_cache
 
     if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
         return
-    if constants.HF_HUB_OFFLINE:
+    if hub_constants.HF_HUB_OFFLINE:
         raise OSError(f"{model_id} is not in the local cache and HF_HUB_OFFLINE=1 (offline)")
     HfApi().model_info(model_id, timeout=10)
 

@@ -28,13 +28,12 @@ def test_passwords_are_salted_scrypt_hashes():
         hash_password("")
 
 
-def test_reviewers_from_a_file_or_inline(tmp_path, monkeypatch):
+def test_reviewers_from_a_file_or_inline(tmp_path):
     ana, bia = hash_password("a-pass"), hash_password("b-pass")
     config = tmp_path / "reviewers.txt"
     config.write_text(f"# who may review\nana:{ana}\n\nbia:{bia}\n", encoding="utf-8")
     assert load_reviewers(str(config)) == {"ana": ana, "bia": bia}
-    monkeypatch.setenv("ASR_PT_REVIEWERS", f"ana:{ana}, bia:{bia}")
-    reviewers = load_reviewers()
+    reviewers = load_reviewers(f"ana:{ana}, bia:{bia}")
     assert authenticate(" ana ", "a-pass", reviewers) == "ana"
     assert authenticate("ana", "b-pass", reviewers) is None
     assert authenticate("caio", "a-pass", reviewers) is None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
@@ -53,9 +52,8 @@ def verify_password(password: str, hashed: str) -> bool:
     return hmac.compare_digest(actual, digest)
 
 
-def load_reviewers(config: str | None = None) -> dict[str, str]:
-    """Reviewer name -> password hash, from `config` or `ASR_PT_REVIEWERS` (a file path or inline entries)."""
-    config = config if config is not None else os.environ.get("ASR_PT_REVIEWERS", "")
+def load_reviewers(config: str) -> dict[str, str]:
+    """Reviewer name -> password hash, from `config` (ASR_PT_REVIEWERS: a file path or inline entries)."""
     if config and "$" not in config and Path(config).expanduser().is_file():
         entries = Path(config).expanduser().read_text(encoding="utf-8").splitlines()
     else:
@@ -87,9 +85,8 @@ def authenticate(name: str, password: str, reviewers: dict[str, str]) -> str | N
     return name if verify_password(password or "", hashed) else None
 
 
-def load_allowlist(config: str | None = None) -> set[str]:
+def load_allowlist(config: str) -> set[str]:
     """Hugging Face user names allowed to review (`ASR_PT_REVIEWER_ALLOWLIST`); empty means any logged-in user."""
-    config = config if config is not None else os.environ.get("ASR_PT_REVIEWER_ALLOWLIST", "")
     return {name.strip().lower() for name in config.split(",") if name.strip()}
 
 

@@ -29,15 +29,16 @@ from asr_pt.corpora import SCHEMES, CorpusError, Example, Spec
 from asr_pt.metrics import score_pair
 from asr_pt.review.items import STATUSES, VERDICTS, Item, LeaseHeld, NewItem, Revision, SaveConflict, StoreError
 from asr_pt.review.schema import MIGRATIONS, SCHEMA_VERSION, statements
+from asr_pt.settings import DEFAULTS, from_environment
 from asr_pt.text import written_form
 
 DB_NAME = "review.sqlite"
-DEFAULT_LEASE_SECONDS = float(os.environ.get("ASR_PT_LEASE_SECONDS", 15 * 60))
 QUEUES = ("pending", "skipped")  # claimed in this order: skipped items come back after the rest
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("ASR_PT_DATA_DIR", "data"))
+    """The data folder the settings name: `store:` SPECs with no folder read it."""
+    return from_environment().data_dir
 
 
 def disagreement(hypothesis_finetuned: str, hypothesis_base: str) -> float:
@@ -58,8 +59,8 @@ class ReviewStore:
         self,
         data_dir: str | Path | None = None,
         *,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        reviews_needed: int = int(os.environ.get("ASR_PT_REVIEWS_NEEDED", 1)),
+        lease_seconds: float = DEFAULTS.lease_seconds,
+        reviews_needed: int = DEFAULTS.reviews_needed,
         create: bool = True,
     ):
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()

@@ -10,7 +10,6 @@ anything, so a forged or replayed token, or none, gets nothing. Guessing is slow
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ import gradio as gr
 
 from asr_pt.review.logins import MAX_NAME_CHARS, LoginThrottle, ReviewerSessions, Session, wait_message
 from asr_pt.review.reviewers import authenticate, hf_user_allowed, load_allowlist, load_reviewers
+from asr_pt.settings import Settings
 
 log = logging.getLogger("asr_pt.logins")
 
@@ -39,8 +39,12 @@ class ReviewAccess:
     allowlist: set[str]
 
     @classmethod
-    def from_env(cls) -> ReviewAccess:
-        return cls(oauth=bool(os.environ.get("SPACE_ID")), reviewers=load_reviewers(), allowlist=load_allowlist())
+    def from_settings(cls, settings: Settings) -> ReviewAccess:
+        return cls(
+            oauth=settings.oauth,
+            reviewers=load_reviewers(settings.reviewers),
+            allowlist=load_allowlist(settings.reviewer_allowlist),
+        )
 
 
 def as_text(text: str) -> str:
