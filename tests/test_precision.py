@@ -4,6 +4,7 @@ import torch
 from asr_pt.audio import load_audio
 from asr_pt.models import ASRModel
 from asr_pt.precision import quantize_int8, weight_bytes
+from asr_pt.settings import from_environment
 
 
 def test_int8_stores_linear_weights_in_a_quarter_of_the_bytes():
@@ -37,7 +38,13 @@ def test_an_int8_model_transcribes_and_holds_no_float_linear_layer(tiny_model_di
 def test_asr_pt_dtype_overrides_the_default_and_bad_choices_are_refused(monkeypatch, tiny_model_dir):
     assert ASRModel(str(tiny_model_dir)).dtype == "float32"
     monkeypatch.setenv("ASR_PT_DTYPE", "bfloat16")
-    assert ASRModel(str(tiny_model_dir)).dtype == "bfloat16"
+    from_environment.cache_clear()  # the environment is read once a process: read it again for this test
+    try:
+        assert ASRModel(str(tiny_model_dir)).dtype == "bfloat16"
+    finally:
+        monkeypatch.delenv("ASR_PT_DTYPE")
+        from_environment.cache_clear()
+    assert ASRModel(str(tiny_model_dir)).dtype == "float32"
     with pytest.raises(ValueError, match="unknown dtype 'int4'"):
         ASRModel(str(tiny_model_dir), dtype="int4")
     with pytest.raises(ValueError, match="int8 .* runs on CPU only"):
