@@ -114,8 +114,14 @@ class Settings:
     space_id: str = setting(
         "SPACE_ID",
         "",
-        "set by Hugging Face on a Space: logins become Hugging Face OAuth, the data folder defaults to /data when "
-        "it exists, and the proxy's forwarded address is trusted",
+        "set by Hugging Face on a Space: logins become Hugging Face OAuth (with `SYSTEM`), the data folder defaults "
+        "to /data when it exists, and the proxy's forwarded address is trusted",
+    )
+    space_system: str = setting(
+        "SYSTEM",
+        "",
+        "set to `spaces` by Hugging Face on a Space; with `SPACE_ID` it turns on Hugging Face logins (gradio's real "
+        "login needs both)",
     )
     zero_gpu: bool = setting(
         "SPACES_ZERO_GPU", False, "set by Hugging Face on ZeroGPU: every model call runs in a GPU worker"
@@ -153,8 +159,9 @@ class Settings:
 
     @property
     def oauth(self) -> bool:
-        """Reviewers log in with Hugging Face on a Space, with a name and a password elsewhere."""
-        return self.on_space
+        """Reviewers log in with Hugging Face on a Space (as gradio tells one: SYSTEM=spaces and SPACE_ID), with a name
+        and a password elsewhere."""
+        return self.on_space and self.space_system == "spaces"
 
     @property
     def persistent(self) -> bool:

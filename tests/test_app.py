@@ -154,7 +154,8 @@ def test_python_app_py_offline_says_the_hub_model_could_not_be_fetched(tiny_mode
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert status[FINETUNED]["state"] == "ready" and status[BASE]["state"] == "unavailable"
+    # Loaded: "busy" while app.py's warm-up transcription runs right after the load.
+    assert status[FINETUNED]["state"] in ("ready", "busy") and status[BASE]["state"] == "unavailable"
     message = status[BASE]["message"]
     for words in ("Qwen/Qwen3-ASR-1.7B", "cannot be reached (offline)", "tiny-model", "ASR_PT_BASE_MODEL="):
         assert words in message

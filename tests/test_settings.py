@@ -20,7 +20,7 @@ def test_readme_table_is_the_settings_table():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = re.search(r"<!-- settings-table -->\n(.*?)<!-- /settings-table -->", readme, re.S).group(1)
     assert table.strip() == settings_table().strip()
-    documented = set(re.findall(r"`((?:ASR_PT|SPACE|SPACES|HF)_[A-Z_]+)`", table))
+    documented = set(re.findall(r"`((?:ASR_PT|SPACE|SPACES|HF)_[A-Z_]+|SYSTEM)`", table))
     assert documented == {item.metadata["env"] for item in fields(Settings)}
     mentioned = set(re.findall(r"\bASR_PT_[A-Z_]+[A-Z]\b", readme))
     assert mentioned <= documented, f"README names variables the settings do not read: {mentioned - documented}"
@@ -55,13 +55,17 @@ def test_a_space_decides_the_data_folder_the_proxy_and_the_logins(tmp_path, monk
     assert not local.oauth and not local.trust_proxy and local.persistent and local.data_dir == Path("data")
 
     monkeypatch.setattr(settings_module, "SPACE_DATA_DIR", tmp_path / "missing")
-    wiped = Settings.from_env({"SPACE_ID": "owner/space"})
+    on_space = {"SPACE_ID": "owner/space", "SYSTEM": "spaces"}
+    wiped = Settings.from_env(on_space)
     assert wiped.oauth and wiped.trust_proxy and wiped.data_dir == Path("data") and not wiped.persistent
 
     (tmp_path / "data").mkdir()
     monkeypatch.setattr(settings_module, "SPACE_DATA_DIR", tmp_path / "data")
-    persistent = Settings.from_env({"SPACE_ID": "owner/space"})
+    persistent = Settings.from_env(on_space)
     assert persistent.data_dir == tmp_path / "data" and persistent.persistent
+    # SPACE_ID alone is not a Space to gradio: its login would be a stand-in that logs every visitor in as this
+    # machine's Hugging Face account, so reviewers keep their passwords.
+    assert not Settings.from_env({"SPACE_ID": "owner/space"}).oauth
     chosen = Settings.from_env({"SPACE_ID": "owner/space", "ASR_PT_DATA_DIR": "elsewhere", "ASR_PT_TRUST_PROXY": "0"})
     assert chosen.data_dir == Path("elsewhere") and not chosen.trust_proxy and not chosen.persistent
 

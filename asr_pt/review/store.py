@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -62,7 +62,9 @@ class ReviewStore:
         lease_seconds: float = DEFAULTS.lease_seconds,
         reviews_needed: int = DEFAULTS.reviews_needed,
         create: bool = True,
+        clock: Callable[[], float] = time.time,
     ):
+        """`clock`: the wall clock (seconds) leases, corrections and revisions are timed by; tests move their own."""
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.db_path = self.data_dir / DB_NAME
         self.audio_dir = self.data_dir / "audio"
@@ -71,6 +73,7 @@ class ReviewStore:
         if reviews_needed < 1:
             raise StoreError(f"reviews_needed must be at least 1, not {reviews_needed}")
         self.lease_seconds = lease_seconds
+        self.clock = clock
         self.reviews_needed = reviews_needed
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
@@ -152,7 +155,7 @@ class ReviewStore:
 
     def add_items(self, items: Iterable[NewItem]) -> list[int]:
         """Queue items in one transaction; an item whose (source, source_id) is queued already keeps its old id."""
-        now = time.time()
+        now = self.clock()
         ids = []
         items = list(items)
         scores = [disagreement(item.hypothesis_finetuned, item.hypothesis_base) for item in items]  # before the lock
@@ -221,7 +224,7 @@ class ReviewStore:
         rows = self._db.execute(
             "SELECT CASE WHEN status = 'in_review' AND lease_expires <= ? THEN queue ELSE status END, count(*)"
             " FROM items GROUP BY 1",
-            (time.time(),),
+            (self.clock(),),
         )
         counts.update(dict(rows.fetchall()))
         return counts
@@ -248,7 +251,7 @@ class ReviewStore:
         to the queue first. Order: biggest disagreement between the hypotheses, then oldest; skipped items last.
         """
         reviewer = _reviewer_name(reviewer)
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             held = db.execute(
                 "SELECT id FROM items WHERE status = 'in_review' AND lease_owner = ? AND lease_expires > ?"
@@ -342,7 +345,7 @@ class ReviewStore:
         if action == "save":
             texts = self._review_texts(self._db, item_id, reviewer, text)
             expected = (texts, agreement(texts))
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             item = _row_to(Item, db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone())
             if item is None:
