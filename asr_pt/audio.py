@@ -2,13 +2,14 @@
 
 import hashlib
 import io
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soundfile as sf
+import soxr
 
 from asr_pt.settings import from_environment
 
@@ -19,6 +20,11 @@ MIN_SPEECH_SECONDS = 0.1  # shorter than a syllable: nothing can be said in it, 
 # floor, and 768 kHz is the highest rate audio converters offer. Outside them a header is wrong (1 Hz, 2x10^9 Hz), and
 # resampling would stretch or squash the samples into minutes or microseconds of nonsense.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 768_000
+# What a file may make the server decode each second of its audio, all channels together: 768 kHz mono, stereo at
+# 384 kHz, 7.1 at 96 kHz. Beyond it a small file (one constant sample compresses to almost nothing) costs minutes of
+# CPU to decode, whatever its length.
+MAX_DECODED_SAMPLES_PER_SECOND = MAX_SAMPLE_RATE
+DECODE_BLOCK_FRAMES = 1 << 16  # a file is decoded, down-mixed and resampled this many frames at a time
 # An MP3's length comes from its Xing header or an estimate; decoders may fall a few milliseconds short of it.
 DECODE_SLACK_SECONDS = 0.1
 MAX_SECONDS = from_environment().max_audio_seconds  # eval, train and import; the page passes its own limit
@@ -58,8 +64,27 @@ def read_audio(source: AudioSource, *, max_seconds: float | None = MAX_SECONDS) 
     corrupt or truncated file, a sample rate no recording has, audio shorter than MIN_SPEECH_SECONDS or longer than
     `max_seconds` (None for no limit).
     """
-    samples, sample_rate = _decode(source, max_seconds)
-    return _conform(samples, sample_rate, max_seconds)
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise AudioError(f"audio file not found: {path}")
+        if path.stat().st_size == 0:
+            raise AudioError(f"audio file {path.name} is empty (0 bytes)")
+        return _read_encoded(path, path.name, max_seconds)
+    if isinstance(source, bytes):
+        if not source:
+            raise AudioError("the audio data is empty (0 bytes)")
+        return _read_encoded(io.BytesIO(source), "the audio data", max_seconds)
+    if isinstance(source, tuple | list) and len(source) == 2:
+        first, second = source
+        if _is_sample_rate(first) and isinstance(second, np.ndarray):
+            return _conform(second, int(first), max_seconds)
+        if isinstance(first, np.ndarray) and _is_sample_rate(second):
+            return _conform(first, int(second), max_seconds)
+    raise AudioError(
+        f"unsupported audio input ({type(source).__name__}): expected a file path, bytes, "
+        "or a pair of a numpy array and an integer sample rate"
+    )
 
 
 def duration(samples: np.ndarray) -> float:
@@ -82,47 +107,28 @@ def content_hash(samples: np.ndarray) -> str:
     return hashlib.sha256(to_pcm16(samples).tobytes()).hexdigest()
 
 
-def _decode(source: AudioSource, max_seconds: float | None) -> tuple[np.ndarray, int]:
-    if isinstance(source, str | Path):
-        path = Path(source)
-        if not path.is_file():
-            raise AudioError(f"audio file not found: {path}")
-        if path.stat().st_size == 0:
-            raise AudioError(f"audio file {path.name} is empty (0 bytes)")
-        return _read_encoded(path, path.name, max_seconds)
-    if isinstance(source, bytes):
-        if not source:
-            raise AudioError("the audio data is empty (0 bytes)")
-        return _read_encoded(io.BytesIO(source), "the audio data", max_seconds)
-    if isinstance(source, tuple | list) and len(source) == 2:
-        first, second = source
-        if _is_sample_rate(first) and isinstance(second, np.ndarray):
-            return second, int(first)
-        if isinstance(first, np.ndarray) and _is_sample_rate(second):
-            return first, int(second)
-    raise AudioError(
-        f"unsupported audio input ({type(source).__name__}): expected a file path, bytes, "
-        "or a pair of a numpy array and an integer sample rate"
-    )
-
-
 def _is_sample_rate(value: object) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def _read_encoded(file: Path | io.BytesIO, name: str, max_seconds: float | None) -> tuple[np.ndarray, int]:
+def _read_encoded(file: Path | io.BytesIO, name: str, max_seconds: float | None) -> Audio:
+    """Decodes a block at a time into the 16 kHz mono result, so the server never holds the file's own channels and
+    rate: what it takes is checked from the header first (length, rate, samples per second to decode)."""
     try:
         with sf.SoundFile(file) as sound:
             _check_header(sound, name)
             _check_sample_rate(sound.samplerate)
+            _check_decoding(sound.channels, sound.samplerate)
             _check_length(sound.frames, sound.samplerate, max_seconds)  # before decoding hours of audio
-            samples = sound.read(dtype="float32", always_2d=True)
-            if sound.frames - len(samples) > DECODE_SLACK_SECONDS * sound.samplerate:  # an MP3 cut short
+            mono = _Mono(sound.samplerate, sound.channels, sound.frames)
+            while len(block := sound.read(DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)):
+                mono.add(block)  # soundfile reads no further than the header's frames
+            if sound.frames - mono.frames > DECODE_SLACK_SECONDS * sound.samplerate:  # an MP3 cut short
                 raise AudioError(
                     f"{name} is truncated: its header promises {sound.frames / sound.samplerate:.2f} s of audio, "
-                    f"only {len(samples) / sound.samplerate:.2f} s could be decoded"
+                    f"only {mono.frames / sound.samplerate:.2f} s could be decoded"
                 )
-            return samples, sound.samplerate
+            return mono.finish()
     except sf.SoundFileError as error:
         reason = getattr(error, "error_string", "") or ""
         if "does not exist" in reason:  # libsndfile's words for an MP3 it cannot decode: the file is there
@@ -156,6 +162,15 @@ def _check_sample_rate(sample_rate: int) -> None:
         )
 
 
+def _check_decoding(channels: int, sample_rate: int) -> None:
+    if channels * sample_rate > MAX_DECODED_SAMPLES_PER_SECOND:
+        raise AudioError(
+            f"the audio has {channels} channels at {sample_rate:,} Hz: {channels * sample_rate:,} samples a second "
+            f"to decode, and at most {MAX_DECODED_SAMPLES_PER_SECOND:,} are taken (stereo at "
+            f"{MAX_DECODED_SAMPLES_PER_SECOND // 2:,} Hz, 8 channels at {MAX_DECODED_SAMPLES_PER_SECOND // 8:,} Hz)"
+        )
+
+
 def _check_length(frames: int, sample_rate: int, max_seconds: float | None) -> None:
     if max_seconds is not None and frames / sample_rate > max_seconds:
         raise AudioError(f"the audio is too long: {frames / sample_rate:.1f} s, the limit is {max_seconds:g} s")
@@ -174,32 +189,61 @@ def _conform(samples: np.ndarray, sample_rate: int, max_seconds: float | None) -
         raise AudioError("the audio contains no samples")
     if samples.ndim == 2 and samples.shape[0] < samples.shape[1]:
         samples = samples.T  # (channels, samples), as librosa lays it out: audio has more samples than channels
-    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    samples = samples.reshape(len(samples), -1)
     _check_length(len(samples), sample_rate, max_seconds)
+    mono = _Mono(sample_rate, samples.shape[1], len(samples))
+    mono.add(pcm_to_float(samples))
+    return mono.finish()
 
-    samples = pcm_to_float(samples)
-    if not np.isfinite(samples).all():
-        raise AudioError("the audio contains NaN or infinite samples")
-    notes = []
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1)
-        if channels > 1:
-            notes.append(f"down-mixed from {channels} channels to mono")
-    peak = float(np.abs(samples).max())
-    if peak < SILENCE_PEAK:
-        raise AudioError("the audio is silent: it has no signal to transcribe")
-    if peak > 1:
-        samples = samples / peak
-        notes.append(f"scaled down: float samples peaked at {peak:g}, outside [-1, 1]")
-    if sample_rate != SAMPLE_RATE:
-        samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=SAMPLE_RATE)
-        notes.append(f"resampled from {sample_rate} Hz to {SAMPLE_RATE} Hz")
-    samples = np.clip(samples, -1.0, 1.0)  # resampling can overshoot full scale slightly
-    min_samples = round(MIN_SECONDS * SAMPLE_RATE)
-    if len(samples) < min_samples:
-        notes.append(f"padded with silence from {duration(samples):.2f} s to {MIN_SECONDS:g} s")
-        samples = np.pad(samples, (0, min_samples - len(samples)))
-    return Audio(np.ascontiguousarray(samples, dtype=np.float32), sample_rate, channels, notes)
+
+class _Mono:
+    """16 kHz mono float32 made from (frames, channels) blocks as they come: each is down-mixed and resampled
+    (soxr's streaming resampler, the filter `librosa.resample` uses) into one buffer sized from the frames
+    announced, so the peak memory is the result plus a block, whatever the source's channels and rate."""
+
+    def __init__(self, sample_rate: int, channels: int, frames: int):
+        self.sample_rate, self.channels, self.frames = sample_rate, channels, 0
+        self.length = math.ceil(frames * SAMPLE_RATE / sample_rate)  # what librosa.resample(fix=True) gives
+        self.out = np.zeros(self.length + 64, dtype=np.float32)  # the resampler may give a few samples more
+        self.written, self.peak = 0, 0.0
+        self.stream = None
+        if sample_rate != SAMPLE_RATE:
+            self.stream = soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+
+    def add(self, block: np.ndarray, last: bool = False) -> None:
+        mixed = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0].astype(np.float32)
+        if not np.isfinite(mixed).all():
+            raise AudioError("the audio contains NaN or infinite samples")
+        self.frames += len(block)
+        if len(mixed):
+            self.peak = max(self.peak, float(np.abs(mixed).max()))
+        if self.stream is not None:
+            mixed = self.stream.resample_chunk(mixed, last=last)
+        room = min(len(mixed), len(self.out) - self.written)
+        self.out[self.written : self.written + room] = mixed[:room]
+        self.written += room
+
+    def finish(self) -> Audio:
+        if self.stream is not None:
+            self.add(np.zeros((0, 1), dtype=np.float32), last=True)
+        if self.frames == 0:
+            raise AudioError("the audio contains no samples")
+        if self.peak < SILENCE_PEAK:
+            raise AudioError("the audio is silent: it has no signal to transcribe")
+        notes = [f"down-mixed from {self.channels} channels to mono"] if self.channels > 1 else []
+        length = math.ceil(self.frames * SAMPLE_RATE / self.sample_rate)
+        samples = self.out[:length]  # a file that decoded short of its header was refused before this
+        if self.peak > 1:
+            samples /= self.peak
+            notes.append(f"scaled down: float samples peaked at {self.peak:g}, outside [-1, 1]")
+        if self.sample_rate != SAMPLE_RATE:
+            notes.append(f"resampled from {self.sample_rate} Hz to {SAMPLE_RATE} Hz")
+        np.clip(samples, -1.0, 1.0, out=samples)  # resampling can overshoot full scale slightly
+        min_samples = round(MIN_SECONDS * SAMPLE_RATE)
+        if len(samples) < min_samples:
+            notes.append(f"padded with silence from {duration(samples):.2f} s to {MIN_SECONDS:g} s")
+            samples = np.pad(samples, (0, min_samples - len(samples)))
+        return Audio(samples, self.sample_rate, self.channels, notes)
 
 
 def pcm_to_float(samples: np.ndarray) -> np.ndarray:

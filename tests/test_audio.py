@@ -284,3 +284,38 @@ def test_content_hash_survives_a_wav_round_trip_and_tells_clips_apart(tmp_path):
     write_wav(tmp_path / "b.wav", again)
     assert (tmp_path / "b.wav").read_bytes() == (tmp_path / "a.wav").read_bytes()
     assert content_hash(samples * 0.5) != content_hash(samples)
+
+
+def constant_flac(path, sample_rate: int, channels: int, seconds: int) -> None:
+    """A file that compresses to almost nothing and decodes to channels x rate x seconds samples: a decompression
+    bomb for audio (8 channels at 655 kHz for 180 s is 1.0 MB of FLAC, 3.8 GB of float32)."""
+    block = np.full((sample_rate, channels), 1000, dtype=np.int16)
+    with sf.SoundFile(path, "w", sample_rate, channels, subtype="PCM_16", format="FLAC") as f:
+        for _ in range(seconds):
+            f.write(block)
+
+
+def test_a_file_that_would_take_too_much_decoding_is_refused_from_its_header(tmp_path):
+    bomb = tmp_path / "bomb.flac"
+    constant_flac(bomb, 655_350, 8, 1)  # the bomb's shape; its length does not matter, the header is enough
+    with pytest.raises(AudioError, match="8 channels at 655,350 Hz: 5,242,800 samples a second to decode"):
+        load_audio(bomb, max_seconds=180)
+
+
+def test_decoding_holds_little_more_than_the_16_khz_mono_result(tmp_path):
+    """The most a file can make the server decode: 8 channels at 96 kHz for the page's 180 s (141 KB of FLAC, 553 MB
+    of float32 decoded whole). The 16 kHz mono result is 11.5 MB; decoding may allocate 3x that plus 20 MB at its peak
+    (numpy's allocations, as tracemalloc sees them, whether or not the pages are resident)."""
+    path = tmp_path / "edge.flac"
+    constant_flac(path, 96_000, 8, 180)
+    measure = (
+        "import sys, tracemalloc\n"
+        "from asr_pt.audio import read_audio\n"
+        "tracemalloc.start()\n"
+        "audio = read_audio(sys.argv[1], max_seconds=180)\n"
+        "print(audio.samples.nbytes, tracemalloc.get_traced_memory()[1])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", measure, str(path)], capture_output=True, text=True, check=True)
+    result_bytes, peak = map(int, done.stdout.split())
+    assert result_bytes == 180 * SAMPLE_RATE * 4
+    assert peak <= 3 * result_bytes + 20 * 2**20, f"decoding allocated {peak / 2**20:.0f} MB at its peak"
