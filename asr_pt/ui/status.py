@@ -12,6 +12,7 @@ from pathlib import Path
 
 from asr_pt.audio import load_audio
 from asr_pt.compare import BASE, FINETUNED, REFERENCE
+from asr_pt.int8_cache import DEFAULT_CACHE_DIR
 from asr_pt.models import (
     BASE_MODEL,
     FINETUNED_MODEL,
@@ -130,6 +131,7 @@ def demo_model(model_id: str, max_new_tokens: int, dtype: str | None = None) -> 
         tokens_per_second=TOKENS_PER_SECOND,
         time_limit=TIME_LIMIT,
         max_context_tokens=MAX_CONTEXT_TOKENS,
+        int8_cache=DEFAULT_CACHE_DIR,  # a restart reads the int8 weights instead of quantising both models again
     )
 
 
