@@ -1,7 +1,7 @@
 """The Space: Qwen3-ASR-1.7B-PT and its zero-shot base, side by side, on Portuguese speech you record or upload.
 
-The page is built by `asr_pt.ui`; this file reads the configuration from the environment (see README's Demo
-section), opens the review store, starts the optional Hub sync and serves the page. `python app.py` starts it.
+The page is built by `asr_pt.ui`; this file reads the settings once (`asr_pt.settings`, README's Demo section),
+opens the review store, starts the optional Hub sync and serves the page. `python app.py` starts it.
 """
 
 from __future__ import annotations
@@ -10,27 +10,35 @@ import contextlib
 import logging
 from pathlib import Path
 
+from asr_pt.alignment import Aligner
 from asr_pt.models import ModelLoadError
 from asr_pt.review.hub_sync import start_hub_sync
 from asr_pt.review.store import ReviewStore
+from asr_pt.settings import from_environment
 from asr_pt.ui import Models, build_demo, launch
-from asr_pt.ui.timings import aligner_from_env
-from asr_pt.ui.transcribe import read_examples, spaces
+from asr_pt.ui.transcribe import read_examples
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    models = Models.from_env(warm_up=Path(read_examples()[0][0]))  # a first run times the CPU for the page
-    aligner = aligner_from_env()  # loaded the first time word timings are asked for
-    if spaces is not None:
+    settings = from_environment()
+    models = Models.from_settings(settings, warm_up=Path(read_examples()[0][0]))  # a first run times the CPU
+    aligner = Aligner(settings.aligner_model)  # loaded the first time word timings are asked for
+    if settings.zero_gpu:
         models.load()  # ZeroGPU moves weights to the GPU it lends only when they are loaded before the first call
         with contextlib.suppress(ModelLoadError):  # the word timings box says why
             aligner.load()
     else:
         models.load_in_background()
-    store = ReviewStore()
-    start_hub_sync(store, store.data_dir / "hub-export")  # only when ASR_PT_HUB_DATASET and HF_TOKEN are set
-    launch(build_demo(models, store=store, aligner=aligner))
+    store = ReviewStore(settings.data_dir, lease_seconds=settings.lease_seconds, reviews_needed=settings.reviews_needed)
+    start_hub_sync(  # only when ASR_PT_HUB_DATASET and HF_TOKEN are set
+        store,
+        store.data_dir / "hub-export",
+        repo_id=settings.hub_dataset,
+        token=settings.hf_token,
+        every_minutes=settings.hub_sync_minutes,
+    )
+    launch(build_demo(models, settings, store=store, aligner=aligner), settings)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ import numpy as np
 from asr_pt.audio import SAMPLE_RATE, AudioSource, duration, load_audio
 from asr_pt.models import LazyModel, ModelLoadError, check_fetchable, load_failure_message
 from asr_pt.precision import load_dtype
+from asr_pt.settings import DEFAULTS
 
-ALIGNER_MODEL = "Qwen/Qwen3-ForcedAligner-0.6B"
+ALIGNER_MODEL = DEFAULTS.aligner_model
 MAX_TEXT_CHARS = 5000  # a 3-minute clip is about 500 words, 3,000 characters
 # Languages whose words qwen-asr finds with their own tokenizers (nagisa, soynlp) rather than between spaces.
 OWN_WORD_SPLITTERS = ("japanese", "korean")

@@ -2,7 +2,6 @@
 
 import hashlib
 import io
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,8 @@ from pathlib import Path
 import librosa
 import numpy as np
 import soundfile as sf
+
+from asr_pt.settings import from_environment
 
 SAMPLE_RATE = 16000
 MIN_SECONDS = 0.5  # qwen-asr fails on shorter clips, so they are padded
@@ -20,7 +21,7 @@ MIN_SPEECH_SECONDS = 0.1  # shorter than a syllable: nothing can be said in it, 
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 768_000
 # An MP3's length comes from its Xing header or an estimate; decoders may fall a few milliseconds short of it.
 DECODE_SLACK_SECONDS = 0.1
-MAX_SECONDS = float(os.environ.get("ASR_PT_MAX_AUDIO_SECONDS", 1200))  # qwen-asr's limit is 20 minutes
+MAX_SECONDS = from_environment().max_audio_seconds  # eval, train and import; the page passes its own limit
 # The most bytes a second of audio takes as recorders commonly write it: 48 kHz stereo 32-bit WAV.
 MAX_BYTES_PER_SECOND = 48000 * 2 * 4
 SILENCE_PEAK = 1e-4  # below this there is nothing to transcribe

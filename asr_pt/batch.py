@@ -5,7 +5,6 @@ others still finish. What the demo's "many files" section shows and its `/transc
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,9 +14,10 @@ from asr_pt.audio import AudioError, duration, read_audio
 from asr_pt.compare import BASE, FINETUNED, check_language
 from asr_pt.metrics import score_pair
 from asr_pt.models import ASRModel, ModelLoadError
+from asr_pt.settings import DEFAULTS
 from asr_pt.uploads import MAX_TOTAL_SECONDS, Upload
 
-BATCH_SIZE = int(os.environ.get("ASR_PT_BATCH_SIZE", 8))
+BATCH_SIZE = DEFAULTS.batch_size
 SIDES = (FINETUNED, BASE)
 
 

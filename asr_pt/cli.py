@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from asr_pt.models import BASE_MODEL, FINETUNED_MODEL
 from asr_pt.random_model import SIZES
+from asr_pt.settings import settings_table
 
 
 class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -79,6 +80,10 @@ def _hash_password(args: argparse.Namespace) -> None:
     print(f"{args.name}:{hash_password(password)}")
 
 
+def _settings(args: argparse.Namespace) -> None:
+    print(settings_table())
+
+
 def reviewer_name(text: str) -> str:
     """A name that fits a `name:hash` entry of ASR_PT_REVIEWERS (a line of a file, or one of comma-separated ones)."""
     name = text.strip()
@@ -135,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hashing.add_argument("name", type=reviewer_name, help="the reviewer's login name")
     hashing.set_defaults(run=_hash_password)
+
+    listing = commands.add_parser("settings", help="print the environment variables the project reads (README's table)")
+    listing.set_defaults(run=_settings)
 
     return parser
 

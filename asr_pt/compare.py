@@ -48,11 +48,15 @@ class Comparison:
     diffs: dict[str, list[tuple[str, str | None]]]  # pair name -> word alignment of the normalised texts
 
     def to_dict(self) -> dict:
-        """Plain JSON-ready data, as the demo's API returns it; each transcript also gives its real-time factor."""
+        """Plain JSON-ready data, as the demo's API returns it; each transcript also gives its real-time factor and
+        its words with the model's confidence, each marked doubtful or not (`asr_pt.confidence.DOUBT_THRESHOLD`)."""
         data = dataclasses.asdict(self)
         for name, run in self.runs.items():
             if run.transcript is not None:
                 data["runs"][name]["transcript"]["rtf"] = run.transcript.rtf
+                data["runs"][name]["transcript"]["words"] = [
+                    {"word": w.word, "confidence": w.confidence, "doubtful": w.doubtful} for w in run.transcript.words
+                ]
         return data
 
 

@@ -10,7 +10,6 @@ a missing clip is reported and the rest is still shown.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -27,7 +26,6 @@ from asr_pt.text import normalize
 
 PREDICTIONS_FILE = "predictions.jsonl"
 RESULTS_FILE = "results.json"
-DEFAULT_EVAL_ROOT = "runs"
 SLICE_FIELDS = ("gender", "age", "accents", "accent", "variant", "locale")  # Common Voice's, when present
 DURATION_BINS = ((0.0, "< 3 s"), (3.0, "3-5 s"), (5.0, "5-8 s"), (8.0, "≥ 8 s"))
 ROWS_SHOWN = 500  # the table shows the first rows of a filtered view; the counts cover all of it
@@ -39,15 +37,10 @@ class ExploreError(ValueError):
     """A folder that cannot be opened, with what was expected."""
 
 
-def eval_root() -> Path:
-    return Path(os.environ.get("ASR_PT_EVAL_DIR", DEFAULT_EVAL_ROOT)).expanduser()
-
-
-def eval_folders(root: Path | None = None) -> dict[str, Path]:
+def eval_folders(root: Path) -> dict[str, Path]:
     """The folders under the eval root that can be opened, by the name the page shows: the root's subfolders and
     their subfolders (a training run keeps its eval one level down). The page only ever sends back one of these
     names; a path from the browser is never opened."""
-    root = root or eval_root()
     if not root.is_dir():
         return {}
     found = {}

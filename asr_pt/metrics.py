@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import jiwer
+import kaldialign
 
 from .text import align_compounds, normalize, written_form
 
@@ -35,8 +36,12 @@ def prepare(reference: str | None, hypothesis: str | None, protocol: str = "writ
 def score(references: list[str], hypotheses: list[str], protocol: str = "written") -> Scores:
     """Corpus-level scores: all errors over all reference words (or characters), not a mean of per-utterance rates.
 
+    The normalised WER is the leaderboard's `score_results`: kaldialign's `batch_error_rate` with
+    `merge_compounds=True` on the compound-aligned texts, so a compound split on one side still costs nothing where
+    the first alignment left it. The leaderboard reports no CER; the normalised CER is jiwer's on the same texts.
     A reference that is empty after preparation adds no words to the denominator, but whatever the hypothesis says
-    for it still counts as insertions, so hallucinations on silent clips are not hidden.
+    for it still counts as insertions, so hallucinations on silent clips are not hidden; where no reference has any
+    word, each inserted word counts 100, as jiwer divides by at least one (the leaderboard drops empty references).
     """
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
@@ -45,10 +50,15 @@ def score(references: list[str], hypotheses: list[str], protocol: str = "written
     pairs = [prepare(*pair, protocol) for pair in zip(references, hypotheses, strict=True)]
     prepared_references = [reference for reference, _ in pairs]
     prepared_hypotheses = [hypothesis for _, hypothesis in pairs]
-    return Scores(
-        wer=100.0 * jiwer.wer(prepared_references, prepared_hypotheses),
-        cer=100.0 * jiwer.cer(prepared_references, prepared_hypotheses),
+    cer = 100.0 * jiwer.cer(prepared_references, prepared_hypotheses)
+    if protocol == "written":
+        return Scores(wer=100.0 * jiwer.wer(prepared_references, prepared_hypotheses), cer=cer)
+    counts = kaldialign.batch_error_rate(
+        [tuple(reference.split()) for reference in prepared_references],
+        [tuple(hypothesis.split()) for hypothesis in prepared_hypotheses],
+        merge_compounds=True,
     )
+    return Scores(wer=100.0 * (counts["err_rate"] if counts["ref_len"] else counts["total"]), cer=cer)
 
 
 def score_pair(reference: str, hypothesis: str, protocol: str = "written") -> Scores:

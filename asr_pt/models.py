@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 import statistics
 import threading
 import time
@@ -21,13 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from huggingface_hub import constants as hub_constants
 
 from asr_pt.audio import SAMPLE_RATE
 from asr_pt.int8_cache import quantize_with_cache
+from asr_pt.confidence import ChosenTokenLogProbs, ScoredWord, match_words, word_confidences
 from asr_pt.precision import INT8, load_dtype, quantize_int8, weight_bytes
+from asr_pt.settings import DEFAULTS, from_environment
 
-FINETUNED_MODEL = "yuriyvnv/Qwen3-ASR-1.7B-PT"
-BASE_MODEL = "Qwen/Qwen3-ASR-1.7B"
+FINETUNED_MODEL = DEFAULTS.finetuned_model
+BASE_MODEL = DEFAULTS.base_model
 DEFAULT_LANGUAGE = "Portuguese"
 AUTO_LANGUAGE = "auto"
 # qwen-asr's generate() stops on <|im_end|> and <|endoftext|>; a row without either ran out of max_new_tokens.
@@ -80,6 +82,7 @@ class Transcript:
     audio_seconds: float
     truncated: bool  # generation stopped before an end token: the text is probably cut short
     timed_out: bool = False  # ... because the model's time limit was reached
+    words: tuple[ScoredWord, ...] = ()  # the transcript's words with the model's confidence in each (asr_pt.confidence)
 
     @property
     def rtf(self) -> float:
@@ -91,14 +94,15 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-DTYPE_ENV = "ASR_PT_DTYPE"
 # What the app serves in on a CPU: int8 fits both 1.7B models in a 16 GB Space and is the fastest there (README).
 SERVING_CPU_DTYPE = INT8
 
 
-def default_dtype(device: str, cpu_dtype: str = "float32") -> str:
-    """$ASR_PT_DTYPE when set; else bfloat16 on a GPU and `cpu_dtype` on a CPU (float32: the card's own numbers)."""
-    return os.environ.get(DTYPE_ENV) or ("bfloat16" if device.startswith("cuda") else cpu_dtype)
+def default_dtype(device: str, cpu_dtype: str = "float32", chosen: str | None = None) -> str:
+    """`chosen` (by default ASR_PT_DTYPE) when set; else bfloat16 on a GPU and `cpu_dtype` on a CPU (float32: the
+    card's own numbers)."""
+    chosen = from_environment().dtype if chosen is None else chosen
+    return chosen or ("bfloat16" if device.startswith("cuda") else cpu_dtype)
 
 
 def load_failure_message(
@@ -108,7 +112,7 @@ def load_failure_message(
     looks_like_folder = model_id.startswith((".", "/", "~")) or model_id.count("/") != 1  # hub ids are owner/name
     if looks_like_folder and not Path(model_id).expanduser().exists():
         cause = f"there is no folder {model_id}"
-    elif os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in str(error).lower() or "offline" in str(error).lower():
+    elif hub_constants.HF_HUB_OFFLINE or "connect" in str(error).lower() or "offline" in str(error).lower():
         cause = "it is not in the local cache and the Hugging Face Hub cannot be reached (offline)"
     else:
         cause = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
@@ -127,11 +131,11 @@ def check_fetchable(model_id: str) -> None:
     """
     if Path(model_id).expanduser().exists():
         return
-    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub import HfApi, try_to_load_from_cache
 
     if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
         return
-    if constants.HF_HUB_OFFLINE:
+    if hub_constants.HF_HUB_OFFLINE:
         raise OSError(f"{model_id} is not in the local cache and HF_HUB_OFFLINE=1 (offline)")
     HfApi().model_info(model_id, timeout=10)
 
@@ -205,11 +209,13 @@ class ASRModel(LazyModel):
         time_limit: float | None = None,
         max_context_tokens: int | None = None,
         int8_cache: Path | None = None,
+        word_confidence: bool = True,
     ):
         """`tokens_per_second` caps the tokens written per second of the longest clip (speech is at most ~7 a
         second; a model stuck repeating itself stops sooner), `time_limit` the seconds one generation may run, and
         `max_context_tokens` what the context may add to the prompt: together they bound what one request costs.
-        In int8, `int8_cache` is a folder that keeps the quantised weights for the next load (`asr_pt.int8_cache`)."""
+        In int8, `int8_cache` is a folder that keeps the quantised weights for the next load (`asr_pt.int8_cache`).
+        `word_confidence` keeps the probability of each chosen token, for `Transcript.words`."""
         super().__init__(model_id, device, dtype)
         if self.dtype == INT8 and not self.device.startswith("cpu"):
             raise ValueError("int8 (dynamic quantisation) runs on CPU only; use bfloat16 on a GPU")
@@ -221,8 +227,10 @@ class ASRModel(LazyModel):
         self.int8_cache = int8_cache
         self.int8_from_cache: bool | None = None  # once loaded in int8: whether the cache gave the weights
         self._weight_bytes: int | None = None
+        self.word_confidence = word_confidence
         self._generate_lock = threading.Lock()
         self._finished_rows: list[bool] = []
+        self._scored_rows: list[tuple[list[int], list[float]]] = []  # per generated row: new tokens, their log-probs
         self._recent_rtfs: deque[float] = deque(maxlen=8)
         self._generation_limits: dict = {}  # this batch's max_new_tokens and max_time, set under the generate lock
         self._timed_out: list[bool] = []
@@ -273,22 +281,33 @@ class ASRModel(LazyModel):
         return model
 
     def _watch_generation(self, network) -> None:
-        """Record, per generated row, whether it ended on an EOS token: qwen-asr drops that fact."""
+        """Record, per generated row, whether it ended on an EOS token (qwen-asr drops that fact) and, with
+        `word_confidence`, its new tokens up to the end token with their log-probabilities."""
         # Neither `self` nor `network` is held strongly: a reference cycle would keep the weights alive after `del`
         # until the garbage collector happens to run, and eval relies on one model in memory at a time.
         generate = type(network).generate
         network_ref = weakref.ref(network)
         finished_rows, limits, timed_out = self._finished_rows, self._generation_limits, self._timed_out
+        scored_rows, owner = self._scored_rows, weakref.ref(self)  # word_confidence is read per call
 
         def generate_and_record(*args, **kwargs):
             kwargs.update(limits)
+            word_confidence = owner().word_confidence
+            if word_confidence:
+                recorder = ChosenTokenLogProbs()
+                kwargs["logits_processor"] = [*kwargs.get("logits_processor", []), recorder]
             start = time.perf_counter()
             result = generate(network_ref(), *args, **kwargs)
             timed_out.append("max_time" in limits and time.perf_counter() - start >= limits["max_time"])
             prompt_length = kwargs["input_ids"].shape[1] if "input_ids" in kwargs else args[0].shape[1]
             new_tokens = result.sequences[:, prompt_length:]
-            ended = torch.isin(new_tokens, torch.tensor(EOS_TOKEN_IDS, device=new_tokens.device)).any(dim=1)
-            finished_rows.extend(ended.tolist())
+            is_end = torch.isin(new_tokens, torch.tensor(EOS_TOKEN_IDS, device=new_tokens.device))
+            finished_rows.extend(is_end.any(dim=1).tolist())
+            if word_confidence:
+                lengths = torch.where(is_end.any(dim=1), is_end.int().argmax(dim=1), new_tokens.shape[1]).tolist()
+                log_probs = recorder.chosen(new_tokens)
+                for row, length in enumerate(lengths):
+                    scored_rows.append((new_tokens[row, :length].tolist(), log_probs[row, :length].tolist()))
             return result
 
         network.generate = generate_and_record
@@ -326,6 +345,7 @@ class ASRModel(LazyModel):
             results = model.transcribe([(a, SAMPLE_RATE) for a in audios], context=context, language=forced)
             elapsed = time.perf_counter() - start
             finished = iter(self._finished_rows)
+            scored = iter(list(self._scored_rows))
             timed_out = any(self._timed_out)
         total = sum(durations)
         self._recent_rtfs.append(elapsed / total)
@@ -333,6 +353,7 @@ class ASRModel(LazyModel):
         for audio, audio_seconds, result in zip(audios, durations, results, strict=True):
             chunks = len(split_audio_into_chunks(audio, SAMPLE_RATE, MAX_ASR_INPUT_SECONDS))
             truncated = not all([next(finished, True) for _ in range(chunks)])
+            words = [w for _ in range(chunks) for w in self._scored_words(model, next(scored, ([], [])), forced)]
             transcripts.append(
                 Transcript(
                     text=result.text.strip(),
@@ -341,6 +362,7 @@ class ASRModel(LazyModel):
                     audio_seconds=audio_seconds,
                     truncated=truncated,
                     timed_out=truncated and timed_out,
+                    words=match_words(result.text, words) if self.word_confidence else (),
                 )
             )
         return transcripts
@@ -362,16 +384,24 @@ class ASRModel(LazyModel):
             # max_new_tokens: the model's generation limits
             decoded, finished = self._generate(model, [prompt] * len(audios), audios, do_sample=False)
             elapsed = time.perf_counter() - start
+            scored = list(self._scored_rows)
         total = sum(durations)
         transcripts = []
-        for text, audio_seconds, ended in zip(decoded, durations, finished, strict=True):
+        for index, (text, audio_seconds, ended) in enumerate(zip(decoded, durations, finished, strict=True)):
             detected = forced or ""
             if not forced and ASR_TEXT_TAG in text:
                 prefix, _, text = text.partition(ASR_TEXT_TAG)
                 detected = prefix.removeprefix("language ").strip()
             seconds = elapsed * audio_seconds / total if total else 0.0
-            transcripts.append(Transcript(text.strip(), detected, seconds, audio_seconds, not ended))
+            words = match_words(text, self._scored_words(model, scored[index], forced)) if self.word_confidence else ()
+            transcripts.append(Transcript(text.strip(), detected, seconds, audio_seconds, not ended, words=words))
         return transcripts
+
+    @staticmethod
+    def _scored_words(model, row: tuple[list[int], list[float]], forced: str | None) -> list[ScoredWord]:
+        """A generated row's transcript words with their confidence: with a forced language the prompt ends in
+        `<asr_text>` and every new token is transcript; else the transcript follows the tag the model writes."""
+        return word_confidences(model.processor.tokenizer, *row, after="" if forced else ASR_TEXT_TAG)
 
     def _generate(self, model, prompts: list[str], audios: Sequence[np.ndarray], **kwargs) -> tuple[list, list]:
         """`generate` on raw prompts, inside `_generation`: each row's new text (special tokens dropped) and whether
@@ -399,6 +429,7 @@ class ASRModel(LazyModel):
         try:
             with self._generate_lock:
                 self._finished_rows.clear()
+                self._scored_rows.clear()
                 self._timed_out.clear()
                 self._set_generation_limits(longest_seconds)
                 yield

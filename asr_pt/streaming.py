@@ -9,7 +9,6 @@ are; only the generate call is the transformers one (`ASRModel.generate_from_pro
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
@@ -18,8 +17,9 @@ import soxr
 
 from asr_pt.audio import MIN_SECONDS, SAMPLE_RATE, AudioError, pcm_to_float
 from asr_pt.models import AUTO_LANGUAGE, DEFAULT_LANGUAGE, ASRModel
+from asr_pt.settings import DEFAULTS
 
-MAX_STREAM_SECONDS = float(os.environ.get("ASR_PT_STREAM_MAX_SECONDS", 30))
+MAX_STREAM_SECONDS = DEFAULTS.stream_max_seconds
 CHUNK_SECONDS = 2.0  # qwen-asr's defaults
 UNFIXED_CHUNKS = 2
 UNFIXED_TOKENS = 5

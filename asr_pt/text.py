@@ -9,7 +9,6 @@ import re
 import unicodedata
 from difflib import SequenceMatcher
 
-import regex
 from num2words import num2words
 
 TERMINAL_PUNCTUATION = ".!?…"
@@ -19,7 +18,7 @@ NUMBER_LANGUAGE = "pt"
 _TRAILING_DOTS = re.compile(r"[.…]+$")
 _ANGLE_OR_SQUARE_SPANS = re.compile(r"[<\[][^>\]]*[>\]]")
 _PARENTHESISED_SPANS = re.compile(r"\(([^)]+?)\)")
-_NOT_WORD_OR_SPACE = regex.compile(r"[^\w\s]")  # `regex`'s \w keeps combining marks and joiners, as upstream
+_NOT_WORD_OR_SPACE = re.compile(r"[^\w\s]")  # the standard library's \w, as upstream: joiners go
 _SPACED_THOUSANDS = re.compile(r"(\d)\s+(\d{3})\b")
 _DIGITS = re.compile(r"\d+")
 
@@ -51,16 +50,19 @@ def _spell_number(match: re.Match) -> str:
 
 
 def normalize(text: str | None) -> str:
-    """The text behind "normalised WER": the leaderboard's Portuguese normaliser.
+    """The text behind "normalised WER": the leaderboard's Portuguese normaliser, as its code runs.
 
-    `BasicMultilingualTextNormalizer(remove_diacritics=False)` (lower-case, drop `<...>`, `[...]` and `(...)` spans,
-    NFKC, symbols and punctuation to spaces, combining marks and zero-width joiners kept since they are part of
-    words), then digits spelt out in Portuguese with num2words after joining thousands written with a space
-    (`"1 500"` → `"mil e quinhentos"`).
+    `BasicMultilingualTextNormalizer(remove_diacritics=False)`: lower-case, drop `<...>`, `[...]` and `(...)` spans,
+    NFKC, then every mark, symbol and punctuation character (Unicode categories M*, S*, P*) to a space, and what is
+    neither a word character nor a space (zero-width joiners) removed. Accents survive where NFKC composes them into
+    one letter; a mark with no precomposed letter (`"q\u0301"`), an emoji's variation selector or a keycap's
+    enclosing mark becomes a space, whatever upstream's docstring says about keeping diacritics. Then digits are
+    spelt out in Portuguese with num2words after joining thousands written with a space (`"1 500"` → `"mil e
+    quinhentos"`).
     """
     text = (text or "").lower()
     text = _PARENTHESISED_SPANS.sub("", _ANGLE_OR_SQUARE_SPANS.sub("", text))
-    text = "".join(" " if unicodedata.category(c)[0] in "SP" else c for c in unicodedata.normalize("NFKC", text))
+    text = "".join(" " if unicodedata.category(c)[0] in "MSP" else c for c in unicodedata.normalize("NFKC", text))
     text = _NOT_WORD_OR_SPACE.sub("", text.lower())
     text = re.sub(r"\s+", " ", text).strip()
     return _DIGITS.sub(_spell_number, _SPACED_THOUSANDS.sub(r"\1\2", text))

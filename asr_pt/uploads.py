@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from asr_pt.audio import MAX_BYTES_PER_SECOND
+from asr_pt.settings import DEFAULTS
 
-MAX_FILES = int(os.environ.get("ASR_PT_BATCH_MAX_FILES", 50))
-MAX_TOTAL_SECONDS = float(os.environ.get("ASR_PT_BATCH_MAX_SECONDS", 600))
+MAX_FILES = DEFAULTS.batch_max_files
+MAX_TOTAL_SECONDS = DEFAULTS.batch_max_seconds
 MAX_NAME_LENGTH = 120
 END_OF_DIRECTORY = b"PK\x05\x06"
 END_OF_DIRECTORY_FORMAT = "<4s4H2LH"  # signature, disk numbers, entries here and in all, directory size and offset

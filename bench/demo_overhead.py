@@ -29,8 +29,8 @@ from asr_pt.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from asr_pt.compare import BASE, FINETUNED  # noqa: E402
 from asr_pt.espeak import speak  # noqa: E402
 from asr_pt.models import ASRModel  # noqa: E402
+from asr_pt.settings import DEFAULTS  # noqa: E402
 from asr_pt.tiny_model import build_tiny_model  # noqa: E402
-from asr_pt.ui.page import MAX_SECONDS  # noqa: E402
 from asr_pt.ui.status import Models  # noqa: E402
 from asr_pt.ui.transcribe import make_transcribe, show  # noqa: E402
 
@@ -47,7 +47,7 @@ def median_seconds(fn, runs: int) -> float:
 def request_overhead(model_dirs: list[Path], clip: Path, runs: int, max_new_tokens: int) -> None:
     models = Models(*(ASRModel(str(d), max_new_tokens=max_new_tokens) for d in model_dirs))
     models.load()
-    transcribe = make_transcribe(models, MAX_SECONDS)
+    transcribe = make_transcribe(models, DEFAULTS.demo_max_seconds)
     direct = [models[side].load() for side in (FINETUNED, BASE)]  # the very same Qwen3ASRModel objects
 
     def through_app():

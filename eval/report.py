@@ -9,6 +9,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from asr_pt.markdown import table
+from eval.confidence import ConfidenceScores
 from eval.errors import ErrorKinds, UtteranceChanges
 from eval.scores import Comparison
 from eval.slices import SliceScore
@@ -16,6 +17,7 @@ from eval.slices import SliceScore
 REPORT_FILE = "report.md"
 PLOT_FILE = "report.png"
 SLICES_PLOT_FILE = "slices.png"
+CONFIDENCE_PLOT_FILE = "confidence.png"
 WORST_COUNT = 5
 
 
@@ -173,6 +175,43 @@ def errors_tables(kinds: Sequence[ErrorKinds], changes: Sequence[UtteranceChange
     return parts
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def confidence_table(confidences: Sequence[ConfidenceScores]) -> str:
+    """How well each model's word confidence predicts its errors."""
+    threshold = confidences[0].threshold
+    rows = [
+        [
+            c.dataset,
+            c.model,
+            c.words,
+            c.doubtful,
+            _percent(c.wrong_confident),
+            _percent(c.wrong_doubtful),
+            "n/a" if c.roc_auc is None else f"{c.roc_auc:.3f}",
+        ]
+        for c in confidences
+    ]
+    header = ["Dataset", "Model", "Words", f"Doubtful (< {threshold:g})", "% wrong, confident", "% wrong, doubtful"]
+    return table([*header, "ROC AUC"], rows)
+
+
+def plot_confidence(confidences: Sequence[ConfidenceScores], path: str | Path) -> None:
+    """Reliability: per confidence bin, the share of words that are right against their mean confidence."""
+    datasets = list(dict.fromkeys(c.dataset for c in confidences))
+    figure = Figure(figsize=(4.2 * len(datasets), 4.0), layout="constrained")
+    for axes, dataset in zip(figure.subplots(1, len(datasets), squeeze=False)[0], datasets, strict=True):
+        axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+        for c in (c for c in confidences if c.dataset == dataset):
+            axes.plot([b["confidence"] for b in c.bins], [b["right"] for b in c.bins], marker="o", label=c.model)
+        axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="word confidence (bin mean)", ylabel="share of words right")
+        axes.set_title(dataset, fontsize=9)
+    figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=3)
+    figure.savefig(path, dpi=110)
+
+
 def plot_slices(slices: Sequence[SliceScore], path: str | Path) -> None:
     """WER per slice value (bars per model, 95% intervals), one panel per dataset and column."""
     panels: dict[tuple[str, str], list[SliceScore]] = {}
@@ -233,8 +272,10 @@ def write_report(
     slices: Sequence[SliceScore] = (),
     kinds: Sequence[ErrorKinds] = (),
     changes: Sequence[UtteranceChanges] = (),
+    confidences: Sequence[ConfidenceScores] = (),
 ) -> str:
-    """Writes `report.md`, `report.png` and (with slices) `slices.png` into `output_dir`; returns the markdown."""
+    """Writes `report.md`, `report.png` and (with slices) `slices.png`, (with confidences) `confidence.png` into
+    `output_dir`; returns the markdown."""
     output = Path(output_dir)
     worst = []
     for (dataset, model), model_rows in rows.items():
@@ -252,8 +293,9 @@ def write_report(
         "Protocol of the model card, as its author's code computes it: references in written form "
         "(`asr_pt.text.written_form`), hypotheses the greedy `generate` output decoded with special tokens skipped "
         "and stripped, no Unicode normalisation; corpus-level WER and CER with jiwer, x100. Normalised scores are "
-        "the Open ASR Leaderboard's Portuguese protocol (multilingual normaliser with diacritics kept, numbers spelt "
-        "out, compound words aligned). Intervals: 95% "
+        "the Open ASR Leaderboard's Portuguese protocol (its multilingual normaliser: NFKC, marks, symbols and "
+        "punctuation to spaces; numbers spelt out; compound words aligned; kaldialign's WER with compounds merged). "
+        "Intervals: 95% "
         f"percentile bootstrap over utterances, {resamples} resamples, seed {seed}, paired for Δ (* marks an "
         "interval that leaves out 0). RTFx: audio seconds / transcription seconds after a warm-up batch.",
         "## Results",
@@ -261,6 +303,18 @@ def write_report(
         *(["## Notes", "\n".join(remarks)] if remarks else []),
         *(["## Slices", *slice_sections, f"![WER per slice]({SLICES_PLOT_FILE})"] if slices else []),
         *(["## Errors", *errors_tables(kinds, changes)] if kinds else []),
+        *(
+            [
+                "## Confidence",
+                "How well each model's word confidence (the product of its tokens' probabilities) predicts its "
+                "errors: a word is wrong when the card-protocol alignment substitutes or inserts it; the ROC AUC is "
+                "the chance that a right word is more confident than a wrong one (0.5: no better than chance).",
+                confidence_table(confidences),
+                f"![Reliability of word confidence]({CONFIDENCE_PLOT_FILE})",
+            ]
+            if confidences
+            else []
+        ),
         "## Worst utterances",
         *worst,
         f"![WER per model and dataset]({PLOT_FILE})",
@@ -270,4 +324,6 @@ def write_report(
     plot(results, output / PLOT_FILE)
     if slices:
         plot_slices(slices, output / SLICES_PLOT_FILE)
+    if confidences:
+        plot_confidence(confidences, output / CONFIDENCE_PLOT_FILE)
     return markdown

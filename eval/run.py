@@ -30,6 +30,7 @@ from asr_pt.metrics import Scores, score_pair
 from asr_pt.models import DEFAULT_LANGUAGE, TRAINING_RECORD, ASRModel, release_memory
 from asr_pt.review import store as _store  # noqa: F401  (registers the `store:DATA_DIR` corpus scheme)
 from asr_pt.text import written_form
+from eval.confidence import confidence_scores
 from eval.errors import error_kinds, utterance_changes
 from eval.report import notes, summary, write_report
 from eval.scores import RESAMPLES, SEED, EvaluationError, compare, error_counts, score_rows
@@ -110,11 +111,11 @@ class Predictions:
                 ) from error
 
     def is_current(self, dataset: str, model: str, example: Example) -> bool:
-        """A row for this example whose reference is still the example's, decoded the card's way: one whose
-        reference has changed since (a corrected transcript, say), or one written before eval took the raw decode,
-        is transcribed and scored again."""
+        """A row for this example whose reference is still the example's, decoded the card's way, with word
+        confidences: one whose reference has changed since (a corrected transcript, say), or one written before eval
+        took the raw decode or kept confidences, is transcribed and scored again."""
         row = self.rows.get((dataset, model, example.id))
-        return row is not None and row["reference"] == example.text and row.get("decode") == DECODE
+        return row is not None and row["reference"] == example.text and row.get("decode") == DECODE and "words" in row
 
     def append(self, rows: Iterable[dict]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
@@ -222,6 +223,7 @@ def _transcribe_missing(
                     "id": example.id,
                     "reference": example.text,
                     "hypothesis": transcript.text,
+                    "words": [[w.word, round(w.confidence, 4)] for w in transcript.words],
                     **_rounded(score_pair(example.text, transcript.text)),
                     "audio_seconds": round(transcript.audio_seconds, 4),
                     "seconds": round(transcript.seconds, 6),
@@ -337,12 +339,15 @@ def evaluate(
         for corpus in corpora
         for candidate in candidates
     ]
+    confidences = [confidence_scores(dataset, model, model_rows) for (dataset, model), model_rows in rows.items()]
     (output / RESULTS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    analysis = {"slices": slices, "errors": kinds, "utterances": changes}
+    analysis = {"slices": slices, "errors": kinds, "utterances": changes, "confidence": confidences}
     analysis = {key: [dataclasses.asdict(item) for item in items] for key, items in analysis.items()}
     (output / SLICES_FILE).write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     skipped_audio = {c.name: c.skipped_audio for c in corpora}
-    write_report(output, results, comparisons, rows, skipped_audio, resamples, seed, slices, kinds, changes)
+    write_report(
+        output, results, comparisons, rows, skipped_audio, resamples, seed, slices, kinds, changes, confidences
+    )
     if verbose:
         print(summary(results, comparisons), "", *notes(results, skipped_audio), sep="\n")
     return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from asr_pt.espeak import speak  # noqa: E402
+from asr_pt.settings import DEFAULTS  # noqa: E402
 from asr_pt.tiny_aligner import build_tiny_aligner  # noqa: E402
 from asr_pt.tiny_model import LEARNABLE, SENTENCES_PATH, build_tiny_model  # noqa: E402
 
@@ -96,6 +98,7 @@ def parquet_corpus(tmp_path_factory, speech_clips) -> Path:
 
 DEMO_MAX_NEW_TOKENS = 8
 DEMO_MAX_SECONDS = 10.0
+DEMO_SETTINGS = replace(DEFAULTS, demo_max_seconds=DEMO_MAX_SECONDS, max_new_tokens=DEMO_MAX_NEW_TOKENS)
 
 
 def free_port() -> int:
@@ -118,9 +121,9 @@ def serve_demo():
     def serve(finetuned: str, base: str, aligner: str | None = None) -> str:
         models = Models(*(ASRModel(m, max_new_tokens=DEMO_MAX_NEW_TOKENS) for m in (finetuned, base)))
         models.load_in_background()
-        demo = build_demo(models, max_seconds=DEMO_MAX_SECONDS, aligner=Aligner(aligner) if aligner else None)
+        demo = build_demo(models, DEMO_SETTINGS, aligner=Aligner(aligner) if aligner else None)
         port = free_port()
-        launch(demo, max_seconds=DEMO_MAX_SECONDS, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+        launch(demo, DEMO_SETTINGS, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
         demos.append(demo)
         return f"http://127.0.0.1:{port}/"
 

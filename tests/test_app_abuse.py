@@ -4,12 +4,13 @@ API page shows), forged values, replays and floods. Each test makes the attack a
 import json
 import logging
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from conftest import DEMO_MAX_NEW_TOKENS, DEMO_MAX_SECONDS, free_port
+from conftest import DEMO_MAX_SECONDS, DEMO_SETTINGS, free_port
 from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -29,20 +30,13 @@ QUEUE_SIZE = 2
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, tiny_model_dir, other_tiny_model_dir):
     """The page with a review store, a queue of two and the demo's bounds, served in this process."""
-    models = Models(
-        *(demo_model(str(folder), DEMO_MAX_NEW_TOKENS) for folder in (tiny_model_dir, other_tiny_model_dir))
-    )
+    models = Models(*(demo_model(str(folder), DEMO_SETTINGS) for folder in (tiny_model_dir, other_tiny_model_dir)))
     models.load_in_background()
     store = ReviewStore(tmp_path_factory.mktemp("abuse-store"))
-    demo = build_demo(models, max_seconds=DEMO_MAX_SECONDS, store=store, queue_size=QUEUE_SIZE)
+    settings = replace(DEMO_SETTINGS, demo_queue_size=QUEUE_SIZE)
+    demo = build_demo(models, settings, store=store)
     port = free_port()
-    launch(
-        demo,
-        max_seconds=DEMO_MAX_SECONDS,
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-    )
+    launch(demo, settings, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
     url = f"http://127.0.0.1:{port}/"
     Client(url, verbose=False).predict(api_name="/status")  # up
     yield url, models, store

@@ -9,6 +9,7 @@ import zipfile
 
 import gradio as gr
 import pytest
+from conftest import DEMO_SETTINGS
 
 from asr_pt.batch import transcribe_many
 from asr_pt.metrics import score_pair
@@ -119,7 +120,7 @@ def test_a_broken_zip_or_an_unzippable_member_is_told(tmp_path, speech_clips):
 def test_the_tab_keeps_the_batch_server_side_and_writes_safe_downloads(models, speech_clips, tmp_path):
     evil = tmp_path / "=HYPERLINK(1).wav"
     evil.write_bytes(speech_clips[1][0].read_bytes())
-    rows, session = transcribe_files(models, [str(speech_clips[0][0]), str(evil)], "Portuguese", None, 10.0)
+    rows, session = transcribe_files(models, [str(speech_clips[0][0]), str(evil)], "Portuguese", None, DEMO_SETTINGS)
     table, csv_path, jsonl_path, summary = show_batch(session)
     assert [row["file"] for row in rows] == [speech_clips[0][0].name, evil.name] == [r[0] for r in table]
     assert "**2** files transcribed" in summary
@@ -132,28 +133,26 @@ def test_the_tab_keeps_the_batch_server_side_and_writes_safe_downloads(models, s
     assert not folder.exists()
 
 
-def test_send_all_to_review_sends_what_the_models_wrote_once_and_within_the_limit(
-    models, speech_clips, tmp_path, monkeypatch
-):
+def test_send_all_to_review_sends_what_the_models_wrote_once_and_within_the_limit(models, speech_clips, tmp_path):
     store = ReviewStore(tmp_path / "store")
     with pytest.raises(gr.Error, match="Transcribe files first"):
-        send_batch_to_review(store, None, SendRate())
+        send_batch_to_review(store, None, SendRate(), max_review=2)
     files = [str(path) for path, _ in speech_clips[:3]] + [str(tmp_path)]  # a folder: not audio
-    rows, session = transcribe_files(models, files, "Portuguese", None, 10.0)
-    monkeypatch.setattr("asr_pt.ui.batch.MAX_REVIEW_PER_SESSION", 2)
+    rows, session = transcribe_files(models, files, "Portuguese", None, DEMO_SETTINGS)
     rate = SendRate(limit=3)
-    assert send_batch_to_review(store, session, rate) == (
+    assert send_batch_to_review(store, session, rate, max_review=2) == (
         "Sent 2 clips to review. Thank you! 1 were not sent (a limit on sends was reached; try later)."
     )
     items = [store.get(i) for i in (1, 2)]
     assert [item.hypothesis_finetuned for item in items] == [row["finetuned"] for row in rows[:2]]
     with pytest.raises(gr.Error, match="in review already"):
-        send_batch_to_review(store, session, rate)
-    transcribe_files(models, files, "Portuguese", session, 10.0)
+        send_batch_to_review(store, session, rate, max_review=2)
+    transcribe_files(models, files, "Portuguese", session, DEMO_SETTINGS)
     with pytest.raises(gr.Error, match="at most 2 clips"):
-        send_batch_to_review(store, session, rate)
-    _, other_visitor = transcribe_files(models, files, "Portuguese", None, 10.0)
-    assert send_batch_to_review(store, other_visitor, rate).startswith("Sent 1 clips")  # the page's hourly limit
+        send_batch_to_review(store, session, rate, max_review=2)
+    _, other_visitor = transcribe_files(models, files, "Portuguese", None, DEMO_SETTINGS)
+    sent = send_batch_to_review(store, other_visitor, rate, max_review=2)
+    assert sent.startswith("Sent 1 clips")  # the page's hourly limit
 
 
 @pytest.mark.parametrize(
@@ -162,9 +161,9 @@ def test_send_all_to_review_sends_what_the_models_wrote_once_and_within_the_limi
 )
 def test_the_endpoint_refuses_what_is_not_a_list_of_uploads(models, files, message):
     with pytest.raises(gr.Error, match=message):
-        transcribe_files(models, files, "Portuguese", None, 10.0)
+        transcribe_files(models, files, "Portuguese", None, DEMO_SETTINGS)
 
 
 def test_an_unknown_language_is_refused(models, speech_clips):
     with pytest.raises(gr.Error, match="unsupported language"):
-        transcribe_files(models, [str(speech_clips[0][0])], "Klingon", None, 10.0)
+        transcribe_files(models, [str(speech_clips[0][0])], "Klingon", None, DEMO_SETTINGS)

@@ -4,6 +4,7 @@ import soundfile as sf
 
 from asr_pt.audio import AudioError, load_audio
 from asr_pt.compare import BASE, FINETUNED, compare, pair_name
+from asr_pt.confidence import DOUBT_THRESHOLD
 from asr_pt.metrics import PROTOCOLS, align_words, score_pair
 from asr_pt.models import ASRModel, ModelLoadError
 from asr_pt.text import normalize
@@ -56,6 +57,9 @@ def test_a_reference_scores_each_model_in_both_protocols(finetuned, base, speech
     data = result.to_dict()
     assert data["scores"][pair_name(FINETUNED, "reference")]["written"]["wer"] >= 0
     assert data["runs"][BASE]["transcript"]["rtf"] == pytest.approx(result.runs[BASE].transcript.rtf)
+    words = data["runs"][FINETUNED]["transcript"]["words"]  # what /transcribe returns: the model's doubt per word
+    assert [w["word"] for w in words] == result.runs[FINETUNED].transcript.text.split()
+    assert all(w["doubtful"] == (w["confidence"] < DOUBT_THRESHOLD) for w in words)
 
 
 def test_what_was_done_to_the_audio_is_reported(finetuned, base, speech_clips, tmp_path):

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import jiwer
+import kaldialign
 import numpy as np
 import pytest
 
@@ -69,12 +70,17 @@ def test_results_equal_jiwer_by_hand_in_both_protocols(tmp_path, tiny_model_dir,
         assert scores["n"] == len(rows) == expected_n
         assert scores["wer"] == round(100 * jiwer.wer(*written), 2)
         assert scores["cer"] == round(100 * jiwer.cer(*written), 2)
-        assert scores["wer_normalized"] == round(100 * jiwer.wer(*normalized), 2)
+        merged = kaldialign.batch_error_rate(
+            *([tuple(t.split()) for t in side] for side in normalized), merge_compounds=True
+        )
+        assert scores["wer_normalized"] == round(100 * merged["err_rate"], 2)
         assert scores["cer_normalized"] == round(100 * jiwer.cer(*normalized), 2)
         assert scores["audio_seconds"] == round(sum(r["audio_seconds"] for r in rows), 2)
         assert scores["rtfx"] == round(sum(r["audio_seconds"] for r in rows) / sum(r["seconds"] for r in rows), 2)
         for row in rows:
             assert row["cer"] == round(100 * jiwer.cer(written_form(row["reference"]), row["hypothesis"].strip()), 2)
+            assert [word for word, _ in row["words"]] == row["hypothesis"].split()
+            assert all(0 <= confidence <= 1 for _, confidence in row["words"])
     assert [r["reference"] for r in lines if r["dataset"] == "af"] == [s for _, s in speech_clips[:4]]  # as given
     assert json.loads((output / "results.json").read_text()) == results
 
@@ -85,6 +91,11 @@ def test_results_equal_jiwer_by_hand_in_both_protocols(tmp_path, tiny_model_dir,
     assert "af: 1 utterances with an empty reference were dropped" in report
     assert "skipped `utt005.wav`" in report and "not readable audio" in report
     assert (output / "report.png").read_bytes().startswith(b"\x89PNG")
+    confidence = json.loads((output / "slices.json").read_text())["confidence"]
+    assert [(c["dataset"], c["model"]) for c in confidence] == [("af", "tiny"), ("cv", "tiny")]
+    assert confidence[0]["words"] == sum(len(r["words"]) for r in lines if r["dataset"] == "af")
+    assert "## Confidence" in report and "| af | tiny |" in report.split("## Confidence")[1]
+    assert (output / "confidence.png").read_bytes().startswith(b"\x89PNG")
 
 
 def hand_made_rows(dataset: str, model: str, pairs: list[tuple[str, str]]) -> list[dict]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -18,6 +19,7 @@ from asr_pt.models import ASRModel
 from asr_pt.review.logins import LoginThrottle, ReviewerSessions
 from asr_pt.review.reviewers import hash_password
 from asr_pt.review.store import ReviewStore
+from asr_pt.settings import DEFAULTS
 from asr_pt.ui import Models, build_demo, launch
 from asr_pt.ui.explorer import ExplorerTab
 from asr_pt.ui.login import NOT_LOGGED_IN, Login, ReviewAccess
@@ -99,13 +101,12 @@ def test_open_filter_and_send_to_review(tmp_path, speech_clips):
     assert send_to_review(view, ["cv/clip0.wav"], store).already_queued == 1
 
 
-def test_only_listed_eval_folders_open_and_a_folder_that_is_not_an_eval_says_so(tmp_path, speech_clips, monkeypatch):
+def test_only_listed_eval_folders_open_and_a_folder_that_is_not_an_eval_says_so(tmp_path, speech_clips):
     root = tmp_path / "runs"
     write_eval(root / "eval-cv", speech_clips)
     write_eval(root / "round-2" / "eval", speech_clips)
     (root / "notes").mkdir()
-    monkeypatch.setenv("ASR_PT_EVAL_DIR", str(root))
-    assert list(eval_folders()) == ["eval-cv", "notes", "round-2", "round-2/eval"]
+    assert list(eval_folders(root)) == ["eval-cv", "notes", "round-2", "round-2/eval"]
     with pytest.raises(ExploreError, match="notes is not an eval output: it has no predictions.jsonl"):
         open_eval(root / "notes")
     (root / "empty").mkdir()
@@ -117,7 +118,7 @@ def test_only_listed_eval_folders_open_and_a_folder_that_is_not_an_eval_says_so(
     access = ReviewAccess(oauth=False, reviewers={"ana": hash_password("segredo")}, allowlist=set())
     with gr.Blocks():
         login = Login(access, ReviewerSessions(), LoginThrottle(first_delay=0))
-        tab = ExplorerTab(store, login)
+        tab = ExplorerTab(store, login, root)
     forged = "a-token-no-session-has"
     for call in (
         lambda: tab.folders(forged),
@@ -138,16 +139,15 @@ def test_only_listed_eval_folders_open_and_a_folder_that_is_not_an_eval_says_so(
     assert store.counts()["pending"] == 0
 
 
-def test_explorer_in_chromium(tmp_path, speech_clips, tiny_model_dir, other_tiny_model_dir, monkeypatch):
+def test_explorer_in_chromium(tmp_path, speech_clips, tiny_model_dir, other_tiny_model_dir):
     expect.set_options(timeout=60_000)
     root = tmp_path / "runs"
     write_eval(root / "eval-cv", speech_clips, cut=True)
     shutil.copytree(root / "eval-cv", root / "eval-copy")
-    monkeypatch.setenv("ASR_PT_EVAL_DIR", str(root))
     store = ReviewStore(tmp_path / "data")
     access = ReviewAccess(oauth=False, reviewers={"ana": hash_password("segredo")}, allowlist=set())
     models = Models(ASRModel(str(tiny_model_dir)), ASRModel(str(other_tiny_model_dir)))
-    demo = build_demo(models, store=store, access=access)
+    demo = build_demo(models, replace(DEFAULTS, eval_dir=root), store=store, access=access)
     port = free_port()
     launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
     try:

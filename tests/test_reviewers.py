@@ -12,6 +12,8 @@ from asr_pt.review.reviewers import (
     hf_user_allowed,
     load_allowlist,
     load_reviewers,
+    near_misses,
+    profile_orgs,
     verify_password,
 )
 
@@ -28,13 +30,12 @@ def test_passwords_are_salted_scrypt_hashes():
         hash_password("")
 
 
-def test_reviewers_from_a_file_or_inline(tmp_path, monkeypatch):
+def test_reviewers_from_a_file_or_inline(tmp_path):
     ana, bia = hash_password("a-pass"), hash_password("b-pass")
     config = tmp_path / "reviewers.txt"
     config.write_text(f"# who may review\nana:{ana}\n\nbia:{bia}\n", encoding="utf-8")
     assert load_reviewers(str(config)) == {"ana": ana, "bia": bia}
-    monkeypatch.setenv("ASR_PT_REVIEWERS", f"ana:{ana}, bia:{bia}")
-    reviewers = load_reviewers()
+    reviewers = load_reviewers(f"ana:{ana}, bia:{bia}")
     assert authenticate(" ana ", "a-pass", reviewers) == "ana"
     assert authenticate("ana", "b-pass", reviewers) is None
     assert authenticate("caio", "a-pass", reviewers) is None
@@ -61,11 +62,25 @@ def test_malformed_hashes_refuse_login_and_are_reported_at_load():
     assert load_reviewers(f"ana:{good}") == {"ana": good} and digest in good
 
 
-def test_hf_allowlist():
-    assert load_allowlist(" Ana, bia ,") == {"ana", "bia"}
-    assert hf_user_allowed("ANA", {"ana", "bia"}) and not hf_user_allowed("caio", {"ana"})
-    assert hf_user_allowed("caio", set())  # no list: any logged-in user
-    assert not hf_user_allowed(None, set()) and not hf_user_allowed("", set())
+def test_the_hf_allowlist_lets_in_exactly_the_names_and_organisations_it_lists():
+    allowlist = load_allowlist(" ana, org:lab ,Bia")
+    assert allowlist == {"ana", "org:lab", "Bia"}  # kept as written: HF spells a name one way
+    assert hf_user_allowed("ana", [], allowlist) and hf_user_allowed("Bia", [], allowlist)
+    assert hf_user_allowed("caio", ["other", "lab"], allowlist)  # a member of a listed organisation
+    for name in ("Ana", "ANA", "bia", "аna", "ａｎａ", "ana\u200b", " ana", "ana\n", "an", "lab", "org:lab", None, 7):
+        assert not hf_user_allowed(name, [], allowlist), name  # case, Cyrillic "а", full width, zero width...
+    assert not hf_user_allowed("caio", ["Lab", "lаb", "ｌａｂ", "lab\u200b", None], allowlist)
+    assert not hf_user_allowed("ana", [], load_allowlist(""))  # an empty list lets nobody in
+    assert near_misses("Ana", allowlist) == ["ana"] and near_misses("ana", allowlist) == []
+    for entry in ("аna", "ａｎａ", "org:", "ana bia", "org:lab/x", "-ana"):
+        with pytest.raises(ValueError, match="not a Hugging Face user name"):
+            load_allowlist(f"bia,{entry}")
+
+
+def test_profile_orgs_reads_the_userinfo_organisations():
+    profile = {"orgs": [{"preferred_username": "lab", "name": "The Lab"}, {"name": "no handle"}, "junk"]}
+    assert profile_orgs(profile) == ["lab"]
+    assert profile_orgs({}) == [] and profile_orgs({"orgs": "lab"}) == []
 
 
 def test_hash_password_command_prints_the_whole_entry():

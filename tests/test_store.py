@@ -116,14 +116,17 @@ def test_killed_writer_leaves_a_sound_database_with_every_acknowledged_save(tmp_
 
 
 def test_leases_expire_and_a_reload_gets_the_same_item(tmp_path):
-    store = ReviewStore(tmp_path, lease_seconds=0.3)
+    now = [1000.0]
+    store = ReviewStore(tmp_path, lease_seconds=300, clock=lambda: now[0])
     first = add(store, 1, base="um gato")
     second = add(store, 2)
     assert store.claim_next("ana").id == first
     assert store.claim_next("ana").id == first  # ana reloaded the page
     assert store.claim_next("bia").id == second  # not ana's item while her lease holds
     assert store.counts()["in_review"] == 2
-    time.sleep(0.4)
+    now[0] += 299
+    assert store.counts()["in_review"] == 2 and store.claim_next("caio") is None  # both still held at 299 s
+    now[0] += 1  # the leases lapse at 300 s
     assert store.counts() == {"pending": 2, "in_review": 0, "corrected": 0, "skipped": 0, "flagged": 0}
     assert store.claim_next("caio").id == first  # ana walked away: her item came back
     assert store.claim_next("dani").id == second

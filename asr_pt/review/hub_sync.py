@@ -10,7 +10,6 @@ opens, any other store on the first push, and after a failed read (no network at
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from pathlib import Path
 
@@ -19,9 +18,10 @@ from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
 from asr_pt.review.export import PARQUET_PATH, export_dataset, restore_export
 from asr_pt.review.store import ReviewStore
+from asr_pt.settings import DEFAULTS
 
 logger = logging.getLogger(__name__)
-DEFAULT_EVERY_MINUTES = float(os.environ.get("ASR_PT_HUB_SYNC_MINUTES", 5))
+DEFAULT_EVERY_MINUTES = DEFAULTS.hub_sync_minutes
 
 
 class StoreSyncScheduler(CommitScheduler):
@@ -93,8 +93,6 @@ def start_hub_sync(
 ) -> StoreSyncScheduler | None:
     """Restore an empty store from the repo, then push exports to it every few minutes; None when not configured or
     when the repo cannot be reached at start (the app then runs without a Hub copy, and says so in the log)."""
-    repo_id = repo_id or os.environ.get("ASR_PT_HUB_DATASET")
-    token = token or os.environ.get("HF_TOKEN")
     if not repo_id or not (token or hf_api):
         return None
     api = hf_api or HfApi(token=token)

@@ -1,20 +1,25 @@
 """Who may review: self-hosted reviewers with scrypt-hashed passwords, or Hugging Face users on an allow-list.
 
 `ASR_PT_REVIEWERS` is either a file with one `name:hash` a line or the same entries separated by commas; make a
-hash with `python -m asr_pt hash-password`. On Spaces, `ASR_PT_REVIEWER_ALLOWLIST` (comma-separated Hugging Face
-user names) limits who may review after logging in; without it every logged-in user may.
+hash with `python -m asr_pt hash-password`. With Hugging Face logins, `ASR_PT_REVIEWER_ALLOWLIST` (comma-separated
+Hugging Face user names and `org:NAME` organisations) says who may review; without it nobody may.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 DIGEST_BYTES = 64  # hashlib.scrypt's default length; a shorter (truncated) digest would be easier to guess
+# Hugging Face user and organisation names: ASCII letters and digits, with '-', '_' or '.' inside; at most 96 (the
+# Hub's own bound on a name). Anything else (a Cyrillic "а", a full-width letter, a zero-width space) is no HF name.
+HF_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
+ORG_PREFIX = "org:"
 _UNKNOWN_USER_HASH: str | None = None  # checked against for unknown names, so timing does not reveal who exists
 
 
@@ -53,9 +58,8 @@ def verify_password(password: str, hashed: str) -> bool:
     return hmac.compare_digest(actual, digest)
 
 
-def load_reviewers(config: str | None = None) -> dict[str, str]:
-    """Reviewer name -> password hash, from `config` or `ASR_PT_REVIEWERS` (a file path or inline entries)."""
-    config = config if config is not None else os.environ.get("ASR_PT_REVIEWERS", "")
+def load_reviewers(config: str) -> dict[str, str]:
+    """Reviewer name -> password hash, from `config` (ASR_PT_REVIEWERS: a file path or inline entries)."""
     if config and "$" not in config and Path(config).expanduser().is_file():
         entries = Path(config).expanduser().read_text(encoding="utf-8").splitlines()
     else:
@@ -87,14 +91,39 @@ def authenticate(name: str, password: str, reviewers: dict[str, str]) -> str | N
     return name if verify_password(password or "", hashed) else None
 
 
-def load_allowlist(config: str | None = None) -> set[str]:
-    """Hugging Face user names allowed to review (`ASR_PT_REVIEWER_ALLOWLIST`); empty means any logged-in user."""
-    config = config if config is not None else os.environ.get("ASR_PT_REVIEWER_ALLOWLIST", "")
-    return {name.strip().lower() for name in config.split(",") if name.strip()}
+def load_allowlist(config: str) -> frozenset[str]:
+    """`ASR_PT_REVIEWER_ALLOWLIST`: Hugging Face user names and `org:NAME` organisations who may review.
+
+    Entries are kept exactly as written (no case folding, no Unicode normalisation): a name matches only the account
+    Hugging Face spells that way. An entry that cannot be a Hugging Face name is refused, so a typo is not silently
+    an entry that lets nobody in.
+    """
+    entries = frozenset(entry.strip() for entry in config.split(",") if entry.strip())
+    for entry in entries:
+        if not HF_NAME.fullmatch(entry.removeprefix(ORG_PREFIX)):
+            raise ValueError(
+                f"reviewer allowlist entry {entry!r} is not a Hugging Face user name or `org:NAME` (ASCII letters, "
+                "digits, '-', '_' and '.', as Hugging Face spells the name)"
+            )
+    return entries
 
 
-def hf_user_allowed(username: str | None, allowlist: set[str]) -> bool:
-    """Whether a logged-in Hugging Face user may review; nobody who is not logged in may."""
-    if not username:
+def profile_orgs(profile: Mapping) -> list[str]:
+    """The organisations a Hugging Face OAuth profile says its user belongs to (userinfo's `orgs`, by handle)."""
+    orgs = profile.get("orgs")
+    if not isinstance(orgs, list):
+        return []
+    return [org["preferred_username"] for org in orgs if isinstance(org, Mapping) and org.get("preferred_username")]
+
+
+def hf_user_allowed(username: object, orgs: list[str], allowlist: frozenset[str]) -> bool:
+    """Whether a logged-in Hugging Face user may review: their name, or one of their organisations as `org:NAME`,
+    is on the list, compared character for character. An empty list lets nobody in."""
+    if not isinstance(username, str) or not HF_NAME.fullmatch(username):
         return False
-    return not allowlist or username.lower() in allowlist
+    return username in allowlist or any(isinstance(org, str) and ORG_PREFIX + org in allowlist for org in orgs)
+
+
+def near_misses(username: str, allowlist: frozenset[str]) -> list[str]:
+    """Entries that name `username` but for case: for the log of a refused login (the owner decides; never let in)."""
+    return sorted(entry for entry in allowlist if entry.lower() == username.lower() and entry != username)

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -29,15 +29,16 @@ from asr_pt.corpora import SCHEMES, CorpusError, Example, Spec
 from asr_pt.metrics import score_pair
 from asr_pt.review.items import STATUSES, VERDICTS, Item, LeaseHeld, NewItem, Revision, SaveConflict, StoreError
 from asr_pt.review.schema import MIGRATIONS, SCHEMA_VERSION, statements
+from asr_pt.settings import DEFAULTS, from_environment
 from asr_pt.text import written_form
 
 DB_NAME = "review.sqlite"
-DEFAULT_LEASE_SECONDS = float(os.environ.get("ASR_PT_LEASE_SECONDS", 15 * 60))
 QUEUES = ("pending", "skipped")  # claimed in this order: skipped items come back after the rest
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("ASR_PT_DATA_DIR", "data"))
+    """The data folder the settings name: `store:` SPECs with no folder read it."""
+    return from_environment().data_dir
 
 
 def disagreement(hypothesis_finetuned: str, hypothesis_base: str) -> float:
@@ -58,10 +59,12 @@ class ReviewStore:
         self,
         data_dir: str | Path | None = None,
         *,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        reviews_needed: int = int(os.environ.get("ASR_PT_REVIEWS_NEEDED", 1)),
+        lease_seconds: float = DEFAULTS.lease_seconds,
+        reviews_needed: int = DEFAULTS.reviews_needed,
         create: bool = True,
+        clock: Callable[[], float] = time.time,
     ):
+        """`clock`: the wall clock (seconds) leases, corrections and revisions are timed by; tests move their own."""
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.db_path = self.data_dir / DB_NAME
         self.audio_dir = self.data_dir / "audio"
@@ -70,6 +73,7 @@ class ReviewStore:
         if reviews_needed < 1:
             raise StoreError(f"reviews_needed must be at least 1, not {reviews_needed}")
         self.lease_seconds = lease_seconds
+        self.clock = clock
         self.reviews_needed = reviews_needed
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
@@ -151,7 +155,7 @@ class ReviewStore:
 
     def add_items(self, items: Iterable[NewItem]) -> list[int]:
         """Queue items in one transaction; an item whose (source, source_id) is queued already keeps its old id."""
-        now = time.time()
+        now = self.clock()
         ids = []
         items = list(items)
         scores = [disagreement(item.hypothesis_finetuned, item.hypothesis_base) for item in items]  # before the lock
@@ -220,7 +224,7 @@ class ReviewStore:
         rows = self._db.execute(
             "SELECT CASE WHEN status = 'in_review' AND lease_expires <= ? THEN queue ELSE status END, count(*)"
             " FROM items GROUP BY 1",
-            (time.time(),),
+            (self.clock(),),
         )
         counts.update(dict(rows.fetchall()))
         return counts
@@ -247,7 +251,7 @@ class ReviewStore:
         to the queue first. Order: biggest disagreement between the hypotheses, then oldest; skipped items last.
         """
         reviewer = _reviewer_name(reviewer)
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             held = db.execute(
                 "SELECT id FROM items WHERE status = 'in_review' AND lease_owner = ? AND lease_expires > ?"
@@ -341,7 +345,7 @@ class ReviewStore:
         if action == "save":
             texts = self._review_texts(self._db, item_id, reviewer, text)
             expected = (texts, agreement(texts))
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             item = _row_to(Item, db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone())
             if item is None:

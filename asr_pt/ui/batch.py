@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import tempfile
 import weakref
@@ -18,18 +17,18 @@ from pathlib import Path
 
 import gradio as gr
 
-from asr_pt.audio import AudioError, load_audio
+from asr_pt.audio import MAX_BYTES_PER_SECOND, AudioError, load_audio
 from asr_pt.batch import FileResult, transcribe_many
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from asr_pt.review.store import ReviewStore
+from asr_pt.settings import Settings
 from asr_pt.ui.languages import language_choices
 from asr_pt.ui.send_to_review import SendRate
 from asr_pt.ui.status import TITLES, Models, log
 from asr_pt.ui.transcribe import seconds_words
-from asr_pt.uploads import MAX_FILES, MAX_TOTAL_SECONDS, Upload, UploadError, gather
+from asr_pt.uploads import Upload, UploadError, gather
 
-MAX_REVIEW_PER_SESSION = int(os.environ.get("ASR_PT_BATCH_MAX_REVIEW", 100))
 SESSION_SECONDS = 3600  # a session's batch is kept this long after its last use
 HEADERS = ["file", "seconds", TITLES[FINETUNED], TITLES[BASE], "WER %", "flags"]
 DATATYPES = ["str", "number", "str", "str", "number", "str"]
@@ -62,10 +61,11 @@ def transcribe_files(
     files: list[str] | None,
     language: str,
     session: BatchSession | None,
-    max_seconds: float,
+    settings: Settings,
     progress=None,
 ) -> tuple[list[dict], BatchSession]:
-    """The `/transcribe_many` endpoint: files and language -> one row per file; the session keeps the batch."""
+    """The `/transcribe_many` endpoint: files and language -> one row per file, within the settings' batch limits;
+    the session keeps the batch."""
     if not files:
         raise gr.Error("Upload audio files (or a zip of them) first.")
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
@@ -78,9 +78,21 @@ def transcribe_files(
             progress(done / total, desc=f"{done} of {total} files")
 
     try:
-        uploads = gather(files, folder)
+        uploads = gather(
+            files,
+            folder,
+            max_files=settings.batch_max_files,
+            max_bytes=round(settings.batch_max_seconds * MAX_BYTES_PER_SECOND),
+        )
         rows = transcribe_many(
-            uploads, models[FINETUNED], models[BASE], language=language, max_seconds=max_seconds, progress=report
+            uploads,
+            models[FINETUNED],
+            models[BASE],
+            language=language,
+            batch_size=settings.batch_size,
+            max_seconds=settings.demo_max_seconds,
+            max_total_seconds=settings.batch_max_seconds,
+            progress=report,
         )
     except (UploadError, ValueError, ModelLoadError) as error:
         log.info("batch refused: %s", error)
@@ -139,9 +151,9 @@ def show_batch(session: BatchSession | None) -> tuple[list[list], str, str, str]
     return table_rows(session.rows), *write_downloads(session), summary
 
 
-def send_batch_to_review(store: ReviewStore, session: BatchSession | None, rate: SendRate) -> str:
+def send_batch_to_review(store: ReviewStore, session: BatchSession | None, rate: SendRate, max_review: int) -> str:
     """Queue every file both models transcribed, with both texts as the models wrote them, for reviewers, within
-    the session's limit and the page's hourly limit shared by every visitor."""
+    the session's limit (`max_review` clips) and the page's hourly limit shared by every visitor."""
     if session is None or not session.rows:
         raise gr.Error("Transcribe files first, then send them to review.")
     if session.sent:
@@ -151,9 +163,9 @@ def send_batch_to_review(store: ReviewStore, session: BatchSession | None, rate:
         for upload, row in zip(session.uploads, session.rows, strict=True)
         if upload.path is not None and row.finetuned is not None and row.base is not None
     ]
-    room = MAX_REVIEW_PER_SESSION - session.reviewed
+    room = max_review - session.reviewed
     if room <= 0:
-        raise gr.Error(f"A visitor may send at most {MAX_REVIEW_PER_SESSION} clips to review.")
+        raise gr.Error(f"A visitor may send at most {max_review} clips to review.")
     ids = []
     for upload, row in ready[:room]:
         if rate.take() > 0:
@@ -179,10 +191,11 @@ def send_batch_to_review(store: ReviewStore, session: BatchSession | None, rate:
     )
 
 
-def batch_tab(models: Models, max_seconds: float, store: ReviewStore | None, rate: SendRate) -> None:
+def batch_tab(models: Models, settings: Settings, store: ReviewStore | None, rate: SendRate) -> None:
     gr.Markdown(
-        f"Upload several clips, or a zip of them (up to {MAX_FILES} files, {seconds_words(max_seconds)} each and "
-        f"{seconds_words(MAX_TOTAL_SECONDS)} in all): both models transcribe them in batches."
+        f"Upload several clips, or a zip of them (up to {settings.batch_max_files} files, "
+        f"{seconds_words(settings.demo_max_seconds)} each and {seconds_words(settings.batch_max_seconds)} in all): "
+        "both models transcribe them in batches."
     )
     with gr.Row(equal_height=False):
         files = gr.File(file_count="multiple", type="filepath", label="Audio files or zips", elem_id="batch-files")
@@ -199,7 +212,7 @@ def batch_tab(models: Models, max_seconds: float, store: ReviewStore | None, rat
         result = gr.JSON(label="result")
 
     def run(files, language, session, progress=gr.Progress()):  # noqa: B008 (how Gradio asks for a progress bar)
-        return transcribe_files(models, files, language, session, max_seconds, progress)
+        return transcribe_files(models, files, language, session, settings, progress)
 
     button.click(run, [files, language, session], [result, session], api_name="transcribe_many").success(
         show_batch, session, [table, csv_file, jsonl_file, summary], api_visibility="private"
@@ -210,6 +223,6 @@ def batch_tab(models: Models, max_seconds: float, store: ReviewStore | None, rat
             message = gr.Markdown("Stores these clips and both transcripts for our reviewers to correct.")
 
         def send_all(session):
-            return send_batch_to_review(store, session, rate)
+            return send_batch_to_review(store, session, rate, settings.batch_max_review)
 
         send.click(send_all, session, message, api_visibility="private")

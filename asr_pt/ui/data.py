@@ -30,6 +30,8 @@ STATUS_LABELS = {
 PROTOCOL_LABELS = {"written": "written (the card's)", "normalized": "normalised"}
 FOR_REVIEWERS = "The Data tab is for reviewers: log in on the Review tab to see it."
 EXPORT_FOR_REVIEWERS = "Exports are for reviewers: log in on the Review tab first."
+# Once the zip is on the button, press it for the reviewer: the browser saves the file.
+SAVE_DOWNLOAD = "() => setTimeout(() => document.querySelector('#data-download')?.click(), 100)"
 EXPORT_SECONDS = 10 * 60  # an export's link works this long (or until the next export, or logout)
 
 
@@ -62,14 +64,24 @@ class DataTab:
         with gr.Row():
             refresh = gr.Button("Refresh", size="sm", elem_id="data-refresh")
             export = gr.Button("Export the dataset (reviewers)", size="sm", elem_id="data-export")
-        self.download = gr.File(label="Export (zip: parquet, sft.jsonl, card)", visible=False, elem_id="data-download")
+        # The export is a download the browser saves at once (the button is pressed for the reviewer when the zip is
+        # ready); the button stays for a second copy. It is never hidden again once shown: gradio 6.17 keeps a
+        # component that starts hidden hidden for good once it got an update before its first showing (#13494).
+        self.download = gr.DownloadButton(
+            "Download the export again (zip: parquet, sft.jsonl, card)",
+            visible=False,
+            size="sm",
+            elem_id="data-download",
+        )
         self.timer = gr.Timer(15, active=False)  # runs only while a reviewer is logged in on the page
         self.outputs = [self.counts, self.scores, self.summary, self.recent]
         token = login.token
         refresh.click(self.figures, token, self.outputs, api_visibility="private")
         self.timer.tick(self.figures, token, self.outputs, api_visibility="private")
-        token.change(self.on_login, token, self.outputs + [self.timer, self.download], api_visibility="private")
-        export.click(self.export, token, self.download, api_visibility="private")
+        token.change(self.on_login, token, self.outputs + [self.timer], api_visibility="private")
+        export.click(self.export, token, self.download, api_visibility="private").success(
+            None, js=SAVE_DOWNLOAD, api_visibility="private"
+        )
 
     def figures(self, token: str | None) -> list:
         """The tab's figures for a logged-in reviewer; a visitor gets only the sentence that the tab is for reviewers.
@@ -86,9 +98,10 @@ class DataTab:
         return cached[1]
 
     def on_login(self, token: str | None) -> list:
-        """Figures and the timer on at login; both cleared at logout, with the export link."""
+        """Figures and the timer on at login; both cleared at logout (which deletes the export, so its button
+        leads nowhere after it)."""
         logged_in = self.login.sessions.get(token) is not None
-        return self.figures(token) + [gr.Timer(active=logged_in), gr.File(value=None, visible=False)]
+        return self.figures(token) + [gr.Timer(active=logged_in)]
 
     def _compute_figures(self) -> list:
         counts = self.store.counts()
@@ -126,7 +139,7 @@ class DataTab:
 
             name = f"asr-pt-reviews-{time.strftime('%Y%m%d-%H%M%S')}.zip"
             archive = self.handouts.give(session, "export", name, write_zip, EXPORT_SECONDS)
-        return gr.File(value=archive, visible=True)
+        return gr.DownloadButton(value=archive, visible=True)
 
 
 def _when(timestamp: float | None) -> str:

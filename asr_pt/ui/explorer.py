@@ -9,6 +9,8 @@ added to `allowed_paths`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
 from asr_pt.audio import SAMPLE_RATE
@@ -24,8 +26,9 @@ ANY_SLICE = "(all)"
 class ExplorerTab:
     """The tab's components and callbacks for one review store and the page's reviewer login."""
 
-    def __init__(self, store: ReviewStore, login: Login):
-        self.store, self.login, self.token = store, login, login.token
+    def __init__(self, store: ReviewStore, login: Login, root: Path):
+        """`root`: the folder of eval runs (ASR_PT_EVAL_DIR) whose subfolders the tab lists."""
+        self.store, self.login, self.token, self.root = store, login, login.token, root
         self.view = gr.State(None)  # the opened EvalView
         self.shown = gr.State([])  # the keys of the table's rows, in order
         self.current = gr.State(None)  # the key of the utterance on screen
@@ -90,12 +93,12 @@ class ExplorerTab:
 
     def folders(self, token: str | None):
         self.login.require(token)
-        return gr.Dropdown(choices=list(eval_folders()))
+        return gr.Dropdown(choices=list(eval_folders(self.root)))
 
     def open(self, token: str | None, name: str | None) -> list:
         """Opens the eval folder the server listed under `name`."""
         self.login.require(token)
-        folder = eval_folders().get(name or "")
+        folder = eval_folders(self.root).get(name or "")
         if folder is None:
             raise refusal("Choose one of the listed eval folders (Refresh the list if it is new).")
         try:

@@ -1,6 +1,7 @@
 """The reviewers' login, shared by the Review and Data tabs.
 
-On a Space reviewers log in with Hugging Face (optionally limited by `ASR_PT_REVIEWER_ALLOWLIST`); self-hosted, with
+On a Space reviewers log in with Hugging Face, and only the accounts and organisations `ASR_PT_REVIEWER_ALLOWLIST`
+names may review (an empty list: nobody); self-hosted, with
 a name and a password checked against the hashes in `ASR_PT_REVIEWERS`. A login puts a random token in a hidden
 box on the page; every reviewer callback looks the token up in `ReviewerSessions` (server-side) before doing
 anything, so a forged or replayed token, or none, gets nothing. Guessing is slowed down and locked out by
@@ -10,14 +11,21 @@ anything, so a forged or replayed token, or none, gets nothing. Guessing is slow
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 
 import gradio as gr
 
 from asr_pt.review.logins import MAX_NAME_CHARS, LoginThrottle, ReviewerSessions, Session, wait_message
-from asr_pt.review.reviewers import authenticate, hf_user_allowed, load_allowlist, load_reviewers
+from asr_pt.review.reviewers import (
+    authenticate,
+    hf_user_allowed,
+    load_allowlist,
+    load_reviewers,
+    near_misses,
+    profile_orgs,
+)
+from asr_pt.settings import Settings
 
 log = logging.getLogger("asr_pt.logins")
 
@@ -28,6 +36,12 @@ NO_REVIEWERS = (
     "the `NAME:scrypt$...` line it prints in `ASR_PT_REVIEWERS` (single-quoted, or in a file whose path it holds) "
     "and restart the app."
 )
+NO_ALLOWLIST = (
+    "No Hugging Face account may review yet. To let reviewers in, list their Hugging Face user names (or whole "
+    "organisations as `org:NAME`), comma-separated, in the Space's variable `ASR_PT_REVIEWER_ALLOWLIST` "
+    "(Settings → Variables and secrets) and restart the Space."
+)
+NOT_ON_LIST = "{name} is not on this Space's reviewer list: ask its owner to add you to `ASR_PT_REVIEWER_ALLOWLIST`."
 
 
 @dataclass(frozen=True)
@@ -36,11 +50,15 @@ class ReviewAccess:
 
     oauth: bool
     reviewers: dict[str, str]
-    allowlist: set[str]
+    allowlist: frozenset[str]  # HF user names and `org:NAME`s, exactly as Hugging Face spells them
 
     @classmethod
-    def from_env(cls) -> ReviewAccess:
-        return cls(oauth=bool(os.environ.get("SPACE_ID")), reviewers=load_reviewers(), allowlist=load_allowlist())
+    def from_settings(cls, settings: Settings) -> ReviewAccess:
+        return cls(
+            oauth=settings.oauth,
+            reviewers=load_reviewers(settings.reviewers),
+            allowlist=load_allowlist(settings.reviewer_allowlist),
+        )
 
 
 def as_text(text: str) -> str:
@@ -66,9 +84,12 @@ class Login:
         self.access, self.sessions, self.throttle = access, sessions, throttle
         self.token = gr.Textbox(visible=False, elem_id="reviewer-token")  # random; worthless unless in `sessions`
         with gr.Column(visible=True) as self.panel:
-            if access.oauth:
-                listed = " on the reviewer list" if access.allowlist else ""
-                gr.Markdown(f"Reviewing needs a Hugging Face login{listed}.")
+            if access.oauth and not access.allowlist:
+                log.warning(NO_ALLOWLIST)
+                gr.Markdown(NO_ALLOWLIST, elem_id="no-reviewers")
+                gr.LoginButton()
+            elif access.oauth:
+                gr.Markdown("Reviewing needs a Hugging Face login on this Space's reviewer list.")
                 gr.LoginButton()
             elif not access.reviewers:
                 log.warning(NO_REVIEWERS)
@@ -108,11 +129,24 @@ class Login:
         return self.sessions.open(reviewer), f"Reviewing as **{as_text(reviewer)}**."
 
     def oauth_login(self, profile: gr.OAuthProfile | None) -> tuple[str, str]:
+        """(token, message) for the Hugging Face account the session cookie names: a token only when the account, or
+        one of its organisations, is on the allowlist."""
         if profile is None:
             return "", ""
-        if not hf_user_allowed(profile.username, self.access.allowlist):
-            return "", f"{as_text(profile.username)} is not on the reviewer list."
-        return self.sessions.open(profile.username), f"Reviewing as **{as_text(profile.username)}** (Hugging Face)."
+        name, orgs = profile.username, profile_orgs(profile)
+        if not hf_user_allowed(name, orgs, self.access.allowlist):
+            close = near_misses(name, self.access.allowlist) if isinstance(name, str) else []
+            log.info(
+                "login: Hugging Face account %r (organisations %s) is not on ASR_PT_REVIEWER_ALLOWLIST%s",
+                name,
+                orgs,
+                f"; the list has {close}, which Hugging Face spells differently" if close else "",
+            )
+            if not self.access.allowlist:
+                return "", NO_ALLOWLIST
+            return "", NOT_ON_LIST.format(name=as_text(str(name)[:MAX_NAME_CHARS]))
+        log.info("login: Hugging Face account %r", name)
+        return self.sessions.open(name), f"Reviewing as **{as_text(name)}** (Hugging Face)."
 
     def log_out(self, token: str | None) -> Session | None:
         return self.sessions.close(token)

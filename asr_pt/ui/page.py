@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import gradio as gr
@@ -14,6 +13,7 @@ from asr_pt.audio import MAX_BYTES_PER_SECOND
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.review.logins import LoginThrottle, ReviewerSessions
 from asr_pt.review.store import ReviewStore
+from asr_pt.settings import DEFAULTS, Settings
 from asr_pt.ui.batch import batch_tab
 from asr_pt.ui.data import DataTab
 from asr_pt.ui.explorer import ExplorerTab
@@ -23,17 +23,9 @@ from asr_pt.ui.login import Login, ReviewAccess
 from asr_pt.ui.review import KEYBOARD_HEAD, ReviewTab
 from asr_pt.ui.send_to_review import SendRate, send_to_review_button
 from asr_pt.ui.status import Models, status_markdown
-from asr_pt.ui.timings import aligner_from_env, review_timings, transcribe_timings
+from asr_pt.ui.timings import review_timings, transcribe_timings
 from asr_pt.ui.transcribe import transcribe_tab
 
-MAX_SECONDS = float(os.environ.get("ASR_PT_DEMO_MAX_SECONDS", 180))
-# Two requests at once: one can run the fine-tuned model while the other runs the base; each model runs one at a time.
-CONCURRENCY = int(os.environ.get("ASR_PT_DEMO_CONCURRENCY", 2))
-# Gradio keeps this many sessions' state (about 150 KB each on this page, 10,000 by default: 1.5 GB). Reviewer logins
-# do not live there (asr_pt.review.logins), so a smaller bound only makes a long-idle visitor transcribe again.
-SESSION_CAPACITY = int(os.environ.get("ASR_PT_SESSION_CAPACITY", 2000))
-# Requests that may wait for those: a visitor beyond them is told the queue is full instead of waiting for hours.
-QUEUE_SIZE = int(os.environ.get("ASR_PT_DEMO_QUEUE_SIZE", 20))
 # Every 10 minutes, delete what Gradio cached more than 30 minutes ago: above all uploads that no request used (a
 # request deletes its upload once read) or that Gradio refused before the request ran.
 CACHE_SWEEP = (600, 1800)
@@ -43,7 +35,7 @@ CSS = """
 """
 
 
-def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, aligner: Aligner) -> None:
+def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, aligner: Aligner, eval_dir: Path) -> None:
     """The Review, Data and Explorer tabs, inside the page's `gr.Tabs`, sharing one login."""
     handouts = Handouts()
     handouts.sweep_in_background()
@@ -56,7 +48,7 @@ def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, align
         tab = DataTab(store, login, handouts)
     data.select(tab.figures, login.token, tab.outputs, api_visibility="private")
     with gr.Tab("Explorer") as explorer:
-        explorer_tab = ExplorerTab(store, login)
+        explorer_tab = ExplorerTab(store, login, eval_dir)
     explorer.select(explorer_tab.folders, login.token, explorer_tab.folder, api_visibility="private")
 
 
@@ -87,17 +79,18 @@ def settle_page(demo: gr.Blocks, status: gr.Markdown, timer: gr.Timer, models: M
 
 def build_demo(
     models: Models,
+    settings: Settings = DEFAULTS,
     *,
-    max_seconds: float = MAX_SECONDS,
     store: ReviewStore | None = None,
     access: ReviewAccess | None = None,
-    queue_size: int = QUEUE_SIZE,
     send_rate: SendRate | None = None,
     aligner: Aligner | None = None,
 ) -> gr.Blocks:
-    """The page; with a review store it also has "send to review" and the Review and Data tabs. Word timings use
-    `aligner`, by default the one `ASR_PT_ALIGNER_MODEL` names (loaded the first time it is asked for)."""
-    aligner = aligner or aligner_from_env()
+    """The page, within the settings' limits; with a review store it also has "send to review" and the Review,
+    Data and Explorer tabs. Word timings use `aligner`, by default the one the settings name (loaded the first time
+    it is asked for)."""
+    aligner = aligner or Aligner(settings.aligner_model)
+    max_seconds = settings.demo_max_seconds
     with gr.Blocks(title="Qwen3-ASR Portuguese: fine-tuned vs zero-shot", delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown(
             "# 🎙️ Qwen3-ASR Portuguese: fine-tuned vs zero-shot\n"
@@ -106,7 +99,7 @@ def build_demo(
             "rates and a word diff."
         )
         status = gr.Markdown(status_markdown(models), elem_id="status")
-        send_rate = send_rate or SendRate()  # one limit for every way into the review queue
+        send_rate = send_rate or SendRate(settings.review_sends_per_hour)  # one limit for every way into review
         with gr.Tabs():
             with gr.Tab("Transcribe"):
                 transcribed = transcribe_tab(models, status, max_seconds)
@@ -114,11 +107,11 @@ def build_demo(
                 if store is not None:
                     send_to_review_button(store, transcribed.last, max_seconds, send_rate)
             with gr.Tab("Live microphone"):
-                live_tab(demo, models)
+                live_tab(demo, models, settings.stream_max_seconds)
             with gr.Tab("Many files"):
-                batch_tab(models, max_seconds, store, send_rate)
+                batch_tab(models, settings, store, send_rate)
             if store is not None:
-                review_tabs(demo, store, access or ReviewAccess.from_env(), aligner)
+                review_tabs(demo, store, access or ReviewAccess.from_settings(settings), aligner, settings.eval_dir)
 
         timer = gr.Timer(1.0)
 
@@ -132,15 +125,20 @@ def build_demo(
         timer.tick(refresh_status, outputs=[status, timer], queue=False, api_visibility="private")
         gr.api(api_status, api_name="status", queue=False)
     models.when_settled(lambda: settle_page(demo, status, timer, models))
+    # Two requests at once by default: one can run the fine-tuned model while the other runs the base (each model
+    # runs one at a time); a visitor beyond the queue's size is told it is full instead of waiting for hours.
     # api_open=False: outside a Space Gradio lets /run/predict skip the queue, its size cap and concurrency limit.
-    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size, api_open=False)
+    return demo.queue(
+        default_concurrency_limit=settings.demo_concurrency, max_size=settings.demo_queue_size, api_open=False
+    )
 
 
-def launch(demo: gr.Blocks, *, max_seconds: float = MAX_SECONDS, **kwargs):
+def launch(demo: gr.Blocks, settings: Settings = DEFAULTS, **kwargs):
     """`demo.launch` with the page's look, the review keyboard shortcuts, an upload limit that fits the longest clip
-    accepted and at most `SESSION_CAPACITY` sessions' state. No folder is an allowed path: a reviewer's clips and
+    accepted and at most the settings' number of sessions' state (reviewer logins do not live there, so a smaller
+    bound only makes a long-idle visitor transcribe again). No folder is an allowed path: a reviewer's clips and
     exports are handed out one by one (`asr_pt.ui.handouts`)."""
-    max_file_size = math.ceil(max_seconds * MAX_BYTES_PER_SECOND)
+    max_file_size = math.ceil(settings.demo_max_seconds * MAX_BYTES_PER_SECOND)
     theme = gr.themes.Soft(primary_hue="emerald", secondary_hue="amber")
-    kwargs.setdefault("state_session_capacity", SESSION_CAPACITY)
+    kwargs.setdefault("state_session_capacity", settings.session_capacity)
     return demo.launch(max_file_size=max_file_size, theme=theme, css=CSS, head=KEYBOARD_HEAD, **kwargs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 
 import gradio as gr
 
@@ -32,6 +33,7 @@ VERDICT_LABELS = {
     "both_wrong": "Both wrong",
 }
 VERDICT_CHOICES = [(VERDICT_LABELS[verdict], verdict) for verdict in VERDICTS]
+PROFILE_KEYS = ("name", "preferred_username", "profile", "picture")  # what gr.OAuthProfile reads
 MAX_TEXT_CHARS = 5000  # a correction or a flag reason; training keeps transcripts of at most 500
 NOT_ON_SCREEN = "Nothing was done: this request is for an item that is not the one on your screen."
 DIFF_NOTE = (
@@ -64,6 +66,9 @@ document.addEventListener("keydown", (event) => {
 </script>
 """
 
+# A login that worked takes away the red toasts of what it fixed (a refused request made before it).
+CLOSE_TOASTS = "() => document.querySelectorAll('.toast-close.error').forEach((button) => button.click())"
+
 
 def short_id(source_id: str, keep: int = 12) -> str:
     """A clip id short enough to read: the demo's ids are 64-character content hashes."""
@@ -78,6 +83,24 @@ def diff_note(finetuned: str, base: str) -> str:
     if not finetuned or not base:
         return ONE_EMPTY_NOTE.format(side="fine-tuned" if not finetuned else "base")
     return SAME_NOTE if finetuned == base else DIFF_NOTE
+
+
+def hf_profile(request: gr.Request | None) -> gr.OAuthProfile | None:
+    """The OAuth profile in the request's session (set by gradio's login callback), read from the raw session:
+    gradio's own injection of `gr.OAuthProfile` into queued events fails on a profile that lists organisations
+    (its `Request` turns the session into objects and cannot turn a list of them)."""
+    try:
+        session = getattr(getattr(request, "request", None), "session", None)
+    except AssertionError:  # no session middleware: gradio attached no OAuth
+        return None
+    info = session.get("oauth_info") if isinstance(session, dict) else None
+    expires = info.get("expires_at") if isinstance(info, dict) else None
+    if not isinstance(expires, int | float) or expires < time.time():
+        return None  # no login, or one that lapsed (gradio's login button logs it out too)
+    userinfo = info.get("userinfo")
+    if not isinstance(userinfo, dict) or not all(key in userinfo for key in PROFILE_KEYS):
+        return None
+    return gr.OAuthProfile(userinfo)
 
 
 def item_key(item: tuple[int, int] | None) -> str:
@@ -245,14 +268,18 @@ class ReviewTab:
     def log_in(self, name: str, password: str, request: gr.Request) -> list:
         return self._logged_in(*self.login.password_login(name, password, request))
 
-    def log_in_hf(self, profile: gr.OAuthProfile | None) -> list:
+    def log_in_hf(self, request: gr.Request) -> list:
+        """The Hugging Face account the page's signed session cookie names, if any, logged in as a reviewer."""
+        profile = hf_profile(request)
         if profile is None:  # a visitor: nothing changes on their page
             return [gr.skip()] * len(self.login_outputs)
         return self._logged_in(*self.login.oauth_login(profile))
 
     def _logged_in(self, token: str, message: str) -> list:
         if not token:
-            return ["", gr.Column(visible=True), gr.Column(visible=False), message, ""]
+            # Nothing is sent to the review panel: gradio 6.17 keeps a panel that starts hidden hidden for good once
+            # it got any update before its first showing (gradio-app/gradio#13494, fixed in 6.20).
+            return ["", gr.skip(), gr.skip(), message, gr.skip()]
         return [token, gr.Column(visible=False), gr.Column(visible=True), "", message]
 
     def log_out(self, token: str | None) -> list:
@@ -277,7 +304,9 @@ class ReviewTab:
                 for trigger in (self.login.button.click, self.login.password.submit)
             ]
         for login in logins:
-            login.then(self._show_next_if_logged_in, self.login.token, self.item_outputs, api_visibility="private")
+            login.then(
+                self._show_next_if_logged_in, self.login.token, self.item_outputs, api_visibility="private"
+            ).then(None, js=CLOSE_TOASTS, api_visibility="private")
         token, key = self.login.token, self.key
         self.save.click(
             self.save_item, [token, key, self.editor, self.verdict], self.item_outputs, api_visibility="private"

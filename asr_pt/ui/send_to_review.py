@@ -8,7 +8,6 @@ queued once.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -20,10 +19,10 @@ import numpy as np
 from asr_pt.audio import content_hash, duration
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.review.store import ReviewStore
+from asr_pt.settings import DEFAULTS
 from asr_pt.ui.status import log
 
 SENDS_PER_SESSION = 10
-SENDS_PER_HOUR = int(os.environ.get("ASR_PT_REVIEW_SENDS_PER_HOUR", 60))
 # How long a session's last clip stays on the server (at most 5.8 MB: 180 s of 16-bit audio).
 LAST_CLIP_SECONDS = 900
 NOT_TRANSCRIBED = "Transcribe a clip first, then send it to review."
@@ -55,7 +54,7 @@ class LastClip:
 class SendRate:
     """At most `limit` sends in any `window` seconds across all sessions, so new sessions cannot flood the queue."""
 
-    def __init__(self, limit: int = SENDS_PER_HOUR, window: float = 3600.0):
+    def __init__(self, limit: int = DEFAULTS.review_sends_per_hour, window: float = 3600.0):
         self.limit, self.window = limit, window
         self._times: deque[float] = deque()
         self._lock = threading.Lock()

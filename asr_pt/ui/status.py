@@ -5,7 +5,6 @@ memory its weights hold."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -14,23 +13,20 @@ from asr_pt.audio import load_audio
 from asr_pt.compare import BASE, FINETUNED, REFERENCE
 from asr_pt.int8_cache import DEFAULT_CACHE_DIR
 from asr_pt.models import (
-    BASE_MODEL,
-    FINETUNED_MODEL,
     SERVING_CPU_DTYPE,
     ASRModel,
     ModelLoadError,
     default_device,
     default_dtype,
 )
+from asr_pt.settings import Settings, fields_env
 
 log = logging.getLogger("asr_pt.app")
 
-MODEL_ENV = {FINETUNED: "ASR_PT_FINETUNED_MODEL", BASE: "ASR_PT_BASE_MODEL"}
-DEFAULT_MODELS = {FINETUNED: FINETUNED_MODEL, BASE: BASE_MODEL}
+MODEL_ENV = {FINETUNED: fields_env("finetuned_model"), BASE: fields_env("base_model")}
 TITLES = {FINETUNED: "Fine-tuned", BASE: "Zero-shot base", REFERENCE: "reference"}
-MAX_NEW_TOKENS = int(os.environ.get("ASR_PT_MAX_NEW_TOKENS", 512))
-# What one request may cost each model: seconds of generation, and tokens per second of audio (speech needs ~7).
-TIME_LIMIT = float(os.environ.get("ASR_PT_DEMO_TIME_LIMIT", 60))
+# What one request may cost each model: tokens per second of audio (speech needs ~7), besides the settings' token
+# and time limits.
 TOKENS_PER_SECOND = 15.0
 # A 1,000-character context is ~330 tokens of Portuguese but can be 4,000 of emoji; prompt cost grows faster than that.
 MAX_CONTEXT_TOKENS = 400
@@ -50,11 +46,11 @@ class Models:
         self._callbacks_lock = threading.Lock()
 
     @classmethod
-    def from_env(cls, warm_up: Path | None = None) -> Models:
-        """The models the environment names, in int8 on a CPU unless ASR_PT_DTYPE says otherwise (README, Real size)."""
-        ids = [os.environ.get(MODEL_ENV[side], DEFAULT_MODELS[side]) for side in (FINETUNED, BASE)]
-        dtype = default_dtype(default_device(), cpu_dtype=SERVING_CPU_DTYPE)
-        return cls(*(demo_model(model_id, MAX_NEW_TOKENS, dtype) for model_id in ids), warm_up)
+    def from_settings(cls, settings: Settings, warm_up: Path | None = None) -> Models:
+        """The models the settings name, in int8 on a CPU unless ASR_PT_DTYPE says otherwise (README, Real size)."""
+        dtype = default_dtype(default_device(), SERVING_CPU_DTYPE, settings.dtype)
+        ids = (settings.finetuned_model, settings.base_model)
+        return cls(*(demo_model(model_id, settings, dtype) for model_id in ids), warm_up)
 
     def __getitem__(self, side: str) -> ASRModel:
         return self.by_side[side]
@@ -122,14 +118,14 @@ class Models:
         return all(model.loaded or model.load_error for model in self.by_side.values())
 
 
-def demo_model(model_id: str, max_new_tokens: int, dtype: str | None = None) -> ASRModel:
+def demo_model(model_id: str, settings: Settings, dtype: str | None = None) -> ASRModel:
     """A model with the demo's bounds on what one request may cost."""
     return ASRModel(
         model_id,
         dtype=dtype,
-        max_new_tokens=max_new_tokens,
+        max_new_tokens=settings.max_new_tokens,
         tokens_per_second=TOKENS_PER_SECOND,
-        time_limit=TIME_LIMIT,
+        time_limit=settings.demo_time_limit,
         max_context_tokens=MAX_CONTEXT_TOKENS,
         int8_cache=DEFAULT_CACHE_DIR,  # a restart reads the int8 weights instead of quantising both models again
     )

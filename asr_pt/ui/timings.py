@@ -9,18 +9,18 @@ left behind on the server.
 from __future__ import annotations
 
 import html
-import os
 import urllib.parse
 from collections.abc import Sequence
 
 import gradio as gr
 
-from asr_pt.alignment import ALIGNER_MODEL, Aligner, WordTiming
+from asr_pt.alignment import Aligner, WordTiming
 from asr_pt.audio import SAMPLE_RATE
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from asr_pt.review.items import StoreError
 from asr_pt.review.store import ReviewStore
+from asr_pt.settings import fields_env
 from asr_pt.subtitles import to_srt, to_webvtt
 from asr_pt.ui.login import Login
 from asr_pt.ui.send_to_review import LastClip
@@ -28,7 +28,7 @@ from asr_pt.ui.status import TITLES, log
 from asr_pt.ui.transcribe import TranscribeTab, spaces
 from asr_pt.ui.uploads import RecentUploads
 
-ALIGNER_ENV = "ASR_PT_ALIGNER_MODEL"
+ALIGNER_ENV = fields_env("aligner_model")
 GPU_SECONDS = 60  # on ZeroGPU: two alignments of a clip of at most 3 minutes
 TICK_LABEL = "Word timings: time each word of the transcripts; click a word to play the clip from there"
 # A click on a timed word asks the server to move the player (gr.Audio's playback_position); Gradio's player keeps
@@ -46,10 +46,6 @@ CSS = """
 .timings-title { font-weight: 600; margin: 0.2em 0; }
 .timings-note { color: var(--body-text-color-subdued); }
 """
-
-
-def aligner_from_env() -> Aligner:
-    return Aligner(os.environ.get(ALIGNER_ENV, ALIGNER_MODEL))
 
 
 def aligner_status(aligner: Aligner) -> str:
