@@ -23,8 +23,8 @@ import torch
 from huggingface_hub import constants as hub_constants
 
 from asr_pt.audio import SAMPLE_RATE
-from asr_pt.int8_cache import quantize_with_cache
 from asr_pt.confidence import ChosenTokenLogProbs, ScoredWord, match_words, word_confidences
+from asr_pt.int8_cache import quantize_with_cache
 from asr_pt.precision import INT8, load_dtype, quantize_int8, weight_bytes
 from asr_pt.settings import DEFAULTS, from_environment
 
