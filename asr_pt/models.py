@@ -24,6 +24,7 @@ from huggingface_hub import constants as hub_constants
 
 from asr_pt.audio import SAMPLE_RATE
 from asr_pt.confidence import ChosenTokenLogProbs, ScoredWord, match_words, word_confidences
+from asr_pt.int8_cache import quantize_with_cache
 from asr_pt.precision import INT8, load_dtype, quantize_int8, weight_bytes
 from asr_pt.settings import DEFAULTS, from_environment
 
@@ -139,6 +140,15 @@ def check_fetchable(model_id: str) -> None:
     HfApi().model_info(model_id, timeout=10)
 
 
+def checkpoint_folder(model_id: str) -> Path:
+    """The folder `from_pretrained` read `model_id` from: the folder itself, or its snapshot in the Hub cache."""
+    if Path(model_id).expanduser().exists():
+        return Path(model_id).expanduser()
+    from huggingface_hub import try_to_load_from_cache
+
+    return Path(try_to_load_from_cache(model_id, "config.json")).parent
+
+
 class LazyModel:
     """A model loaded on first use, once, under a lock, and shared by every thread of the app; a failed load is
     remembered and raised again at once (a Hub id that cannot be fetched would otherwise stall every request on
@@ -198,11 +208,13 @@ class ASRModel(LazyModel):
         tokens_per_second: float | None = None,
         time_limit: float | None = None,
         max_context_tokens: int | None = None,
+        int8_cache: Path | None = None,
         word_confidence: bool = True,
     ):
         """`tokens_per_second` caps the tokens written per second of the longest clip (speech is at most ~7 a
         second; a model stuck repeating itself stops sooner), `time_limit` the seconds one generation may run, and
         `max_context_tokens` what the context may add to the prompt: together they bound what one request costs.
+        In int8, `int8_cache` is a folder that keeps the quantised weights for the next load (`asr_pt.int8_cache`).
         `word_confidence` keeps the probability of each chosen token, for `Transcript.words`."""
         super().__init__(model_id, device, dtype)
         if self.dtype == INT8 and not self.device.startswith("cpu"):
@@ -212,6 +224,9 @@ class ASRModel(LazyModel):
         self.tokens_per_second = tokens_per_second
         self.time_limit = time_limit
         self.max_context_tokens = max_context_tokens
+        self.int8_cache = int8_cache
+        self.int8_from_cache: bool | None = None  # once loaded in int8: whether the cache gave the weights
+        self._weight_bytes: int | None = None
         self.word_confidence = word_confidence
         self._generate_lock = threading.Lock()
         self._finished_rows: list[bool] = []
@@ -224,8 +239,9 @@ class ASRModel(LazyModel):
 
     @property
     def weight_bytes(self) -> int | None:
-        """Memory held by the loaded weights (None until loaded)."""
-        return weight_bytes(self._model.model) if self._model is not None else None
+        """Memory held by the loaded weights (None until loaded); counted once, at load: counting unpacks every int8
+        layer, which the status line would otherwise do at each refresh."""
+        return self._weight_bytes if self._model is not None else None
 
     @property
     def measured_rtf(self) -> float | None:
@@ -256,8 +272,11 @@ class ASRModel(LazyModel):
         except Exception as error:  # transformers raises OSError, ValueError, HFValidationError... for one cause
             raise ModelLoadError(load_failure_message(self.model_id, error)) from error
         model.model.eval()
-        if self.dtype == INT8:
+        if self.dtype == INT8 and self.int8_cache is not None:
+            self.int8_from_cache = quantize_with_cache(model.model, checkpoint_folder(self.model_id), self.int8_cache)
+        elif self.dtype == INT8:
             quantize_int8(model.model)
+        self._weight_bytes = weight_bytes(model.model)
         self._watch_generation(model.model)
         return model
 
