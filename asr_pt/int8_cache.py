@@ -29,8 +29,6 @@ from asr_pt.precision import quantize_int8
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-# Where entries go until asr_pt/settings.py gives it a setting; on a Space, a folder under /data survives restarts.
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "asr-pt" / "int8"
 INDEX, WEIGHTS = "layers.json", "weights.bin"
 
 

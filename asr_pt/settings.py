@@ -110,6 +110,11 @@ class Settings:
     hf_token: str = setting("HF_TOKEN", "", "a Hugging Face token that may write `ASR_PT_HUB_DATASET`", secret=True)
     hub_sync_minutes: float = setting("ASR_PT_HUB_SYNC_MINUTES", 5.0, "minutes between two backups to the Hub")
     eval_dir: Path = setting("ASR_PT_EVAL_DIR", Path("runs"), "the folder of eval runs the Explorer tab opens")
+    int8_cache_dir: Path = setting(
+        "ASR_PT_INT8_CACHE_DIR",
+        Path("~/.cache/asr-pt/int8"),
+        "where the app keeps its models' int8 weights for the next start; on a Space with /data, under /data",
+    )
     # -- the Space ----------------------------------------------------------------------------------------------------
     space_id: str = setting(
         "SPACE_ID",
@@ -150,6 +155,7 @@ class Settings:
             derived = {"trust_proxy": True}
             if SPACE_DATA_DIR.is_dir() and os.access(SPACE_DATA_DIR, os.W_OK):
                 derived["data_dir"] = SPACE_DATA_DIR
+                derived["int8_cache_dir"] = SPACE_DATA_DIR / "int8-cache"
             settings = replace(settings, **{k: v for k, v in derived.items() if fields_env(k) not in environ})
         return settings
 

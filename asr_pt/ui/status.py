@@ -11,7 +11,6 @@ from pathlib import Path
 
 from asr_pt.audio import load_audio
 from asr_pt.compare import BASE, FINETUNED, REFERENCE
-from asr_pt.int8_cache import DEFAULT_CACHE_DIR
 from asr_pt.models import (
     SERVING_CPU_DTYPE,
     ASRModel,
@@ -127,7 +126,7 @@ def demo_model(model_id: str, settings: Settings, dtype: str | None = None) -> A
         tokens_per_second=TOKENS_PER_SECOND,
         time_limit=settings.demo_time_limit,
         max_context_tokens=MAX_CONTEXT_TOKENS,
-        int8_cache=DEFAULT_CACHE_DIR,  # a restart reads the int8 weights instead of quantising both models again
+        int8_cache=settings.int8_cache_dir.expanduser(),  # a restart reads the int8 weights, not quantising again
     )
 
 
