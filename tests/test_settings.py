@@ -20,9 +20,9 @@ def test_readme_table_is_the_settings_table():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = re.search(r"<!-- settings-table -->\n(.*?)<!-- /settings-table -->", readme, re.S).group(1)
     assert table.strip() == settings_table().strip()
-    documented = set(re.findall(r"`((?:ASR_PT|SPACE|SPACES|HF)_[A-Z_]+|SYSTEM)`", table))
+    documented = set(re.findall(r"`((?:ASR_PT|SPACE|SPACES|HF)_[A-Z0-9_]+|SYSTEM)`", table))
     assert documented == {item.metadata["env"] for item in fields(Settings)}
-    mentioned = set(re.findall(r"\bASR_PT_[A-Z_]+[A-Z]\b", readme))
+    mentioned = set(re.findall(r"\bASR_PT_[A-Z0-9_]+[A-Z]\b", readme))
     assert mentioned <= documented, f"README names variables the settings do not read: {mentioned - documented}"
 
 
