@@ -241,7 +241,7 @@ class ASRModel(LazyModel):
     def weight_bytes(self) -> int | None:
         """Memory held by the loaded weights (None until loaded); counted once, at load: counting unpacks every int8
         layer, which the status line would otherwise do at each refresh."""
-        return self._weight_bytes if self._model is not None else None
+        return self._weight_bytes
 
     @property
     def measured_rtf(self) -> float | None:

@@ -24,7 +24,7 @@ def setting(env: str, default, help: str, *, secret: bool = False):
 
 def _bool(text: str) -> bool:
     """As `spaces` reads SPACES_ZERO_GPU: 1, t or true (any case) is true."""
-    return text.strip().lower() in ("1", "t", "true", "yes")
+    return text.strip().lower() in ("1", "t", "true")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ def test_values_are_parsed_and_a_bad_one_is_named():
     assert settings.data_dir == Path("/tmp/store") and settings.batch_size == DEFAULTS.batch_size
     assert settings.finetuned_model == "models/a" and settings.base_model == DEFAULTS.base_model
     assert not Settings.from_env({"SPACES_ZERO_GPU": "0"}).zero_gpu  # as `spaces` reads it
+    assert not Settings.from_env({"SPACES_ZERO_GPU": "yes"}).zero_gpu  # 1, t or true only, as `spaces`
     with pytest.raises(ValueError, match="ASR_PT_DEMO_QUEUE_SIZE='many' is not a valid int"):
         Settings.from_env({"ASR_PT_DEMO_QUEUE_SIZE": "many"})
 
