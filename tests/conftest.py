@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from dataclasses import replace
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -135,6 +143,92 @@ def serve_demo():
 @pytest.fixture(scope="session")
 def demo_url(serve_demo, tiny_model_dir, other_tiny_model_dir, tiny_aligner_dir) -> str:
     return serve_demo(str(tiny_model_dir), str(other_tiny_model_dir), str(tiny_aligner_dir))
+
+
+# --- The Space on ZeroGPU: `python app.py` under tests/zerogpu's stand-in for `spaces` ------------------------------
+
+ZEROGPU_STANDIN = Path(__file__).resolve().parent / "zerogpu"
+REPO = Path(__file__).resolve().parent.parent
+ZEROGPU_REVIEWER = ("ana", "segredo")  # the served app's one reviewer login
+
+
+@dataclass(frozen=True)
+class ServedApp:
+    """`python app.py` in a subprocess: its URL, its log, and the GPU calls it made (one JSON line each)."""
+
+    url: str
+    log: Path
+    calls_file: Path
+
+    def gpu_calls(self) -> list[dict]:
+        """Every finished `spaces.GPU` call so far, in order: function, duration, worker, new_worker, outcome, items."""
+        if not self.calls_file.exists():
+            return []
+        return [json.loads(line) for line in self.calls_file.read_text(encoding="utf-8").splitlines()]
+
+
+def serve_app(env: dict[str, str], folder: Path, timeout: float = 240) -> Iterator[ServedApp]:
+    """Starts `python app.py` with `env` added to this environment, waits until its page answers, and stops it (and
+    every process it forked) afterwards."""
+    port = free_port()
+    app = ServedApp(f"http://127.0.0.1:{port}/", folder / "app.log", folder / "gpu-calls.jsonl")
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "ZEROGPU_STANDIN_CALLS": str(app.calls_file),
+        **env,
+    }
+    with open(app.log, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=log, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"app.py exited with {server.returncode}:\n{app.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(app.url, timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"app.py did not answer in {timeout} s:\n{app.log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield app
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)  # the app and its GPU workers
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def zerogpu_app(tmp_path_factory, tiny_model_dir, other_tiny_model_dir, tiny_aligner_dir) -> Iterator[ServedApp]:
+    """The Space as ZeroGPU runs it, one per test module: `SPACES_ZERO_GPU=1`, tests/zerogpu first on the import
+    path (every `spaces.GPU` call forks a worker, pickles its way across and is counted; a model that runs in the
+    main process raises), two tiny models, the tiny aligner, a review store and one reviewer (`ZEROGPU_REVIEWER`)."""
+    from asr_pt.review.reviewers import hash_password
+
+    folder = tmp_path_factory.mktemp("zerogpu-app")
+    name, password = ZEROGPU_REVIEWER
+    env = {
+        "SPACES_ZERO_GPU": "1",
+        "PYTHONPATH": os.pathsep.join([str(ZEROGPU_STANDIN), str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "ASR_PT_FINETUNED_MODEL": str(tiny_model_dir),
+        "ASR_PT_BASE_MODEL": str(other_tiny_model_dir),
+        "ASR_PT_ALIGNER_MODEL": str(tiny_aligner_dir),
+        "ASR_PT_DTYPE": "float32",  # ZeroGPU serves bfloat16 on its GPU, never int8 (which quantises on the CPU)
+        "ASR_PT_MAX_NEW_TOKENS": str(DEMO_MAX_NEW_TOKENS),
+        "ASR_PT_DEMO_MAX_SECONDS": str(DEMO_MAX_SECONDS),
+        "ASR_PT_DATA_DIR": str(folder / "data"),
+        "ASR_PT_REVIEWERS": f"{name}:{hash_password(password)}",
+    }
+    yield from serve_app(env, folder)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
