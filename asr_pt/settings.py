@@ -201,6 +201,14 @@ def from_environment() -> Settings:
     return Settings.from_env()
 
 
+def configure_server(settings: Settings) -> None:
+    """Before the server starts, what the settings decide for uvicorn, which reads FORWARDED_ALLOW_IPS itself when
+    it is configured: unless behind a proxy it trusts no peer's X-Forwarded-For, so a forged one sent from 127.0.0.1
+    is not taken as the visitor's address (behind a proxy `asr_pt.ui.clients` reads the header itself)."""
+    if not settings.trust_proxy:
+        os.environ["FORWARDED_ALLOW_IPS"] = ""
+
+
 def settings_table() -> str:
     """README's table of environment variables: name, default, what it sets."""
     from asr_pt.markdown import table

@@ -5,9 +5,11 @@ and links to clips and exports. Each attack is made and seen to fail."""
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ from asr_pt.models import ASRModel
 from asr_pt.review.items import LeaseHeld
 from asr_pt.review.reviewers import hash_password
 from asr_pt.review.store import ReviewStore
+from asr_pt.settings import DEFAULTS
 from asr_pt.ui import Models, build_demo, launch
 from asr_pt.ui.data import EXPORT_FOR_REVIEWERS, FOR_REVIEWERS
 from asr_pt.ui.login import NOT_LOGGED_IN, ReviewAccess
@@ -38,11 +41,11 @@ class Visitor:
         """The first event that runs the callback `name` (a button's click and a box's submit may share one)."""
         return next(i for i, block_fn in self.demo.fns.items() if getattr(block_fn.fn, "__name__", "") == name)
 
-    def join(self, name: str, data: list, session: str | None = None) -> dict:
+    def join(self, name: str, data: list, session: str | None = None, headers: dict | None = None) -> dict:
         """Through the queue, as the page does: the event's final message (`success`, `output`)."""
         session = session or secrets.token_hex(6)
         body = {"data": data, "fn_index": self.fn_index(name), "session_hash": session, "trigger_id": None}
-        self.http.post("/gradio_api/queue/join", json=body).raise_for_status()
+        self.http.post("/gradio_api/queue/join", json=body, headers=headers).raise_for_status()
         with self.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
             for line in stream.iter_lines():
                 message = json.loads(line[5:]) if line.startswith("data:") else {}
@@ -91,7 +94,15 @@ def queue_items(store: ReviewStore, count: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, tiny_model_dir, other_tiny_model_dir):
+def models(tiny_model_dir, other_tiny_model_dir) -> Models:
+    return Models(*(ASRModel(str(d), max_new_tokens=4) for d in (tiny_model_dir, other_tiny_model_dir)))
+
+
+REVIEWERS = {"ana": hash_password("segredo"), "bia": hash_password("outro")}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, models):
     """The page on a store kept outside both the working folder and the temp folder, as `/data` is on a Space."""
     root = tmp_path_factory.mktemp("space")
     for folder in ("work", "tmp", "data"):
@@ -102,9 +113,7 @@ def served(tmp_path_factory, tiny_model_dir, other_tiny_model_dir):
         patch.delenv("GRADIO_TEMP_DIR", raising=False)
         store = ReviewStore(root / "data")
         queue_items(store, 6)
-        reviewers = {"ana": hash_password("segredo"), "bia": hash_password("outro")}
-        access = ReviewAccess(oauth=False, reviewers=reviewers, allowlist=set())
-        models = Models(*(ASRModel(str(d), max_new_tokens=4) for d in (tiny_model_dir, other_tiny_model_dir)))
+        access = ReviewAccess(oauth=False, reviewers=REVIEWERS, allowlist=set())
         demo = build_demo(models, store=store, access=access)
         _, url, _ = launch(
             demo,
@@ -231,3 +240,46 @@ def test_password_guessing_is_slowed_down_and_locked_out(served):
     assert message[0] == "" and "Too many wrong passwords" in message[3] and "try again in" in message[3]
     assert_queue_only(visitor.predict("log_in", ["ana", "segredo"]))
     # How the wait grows, the lockout and its end are in test_logins.py, on a clock the test moves.
+
+
+def test_a_forged_forwarded_for_is_not_the_address_without_a_proxy(served, caplog):
+    """Served on 127.0.0.1 without ASR_PT_TRUST_PROXY: uvicorn would take X-Forwarded-For from a local peer as the
+    client, so a fresh forged address per guess escaped the throttle and forged failures locked out someone else's."""
+    visitor, _ = served
+    with caplog.at_level(logging.INFO, logger="asr_pt.logins"):
+        for n, (name, password) in enumerate([("ana", "guess"), ("bia", "outro")]):
+            data = visitor.join("log_in", [name, password], headers={"X-Forwarded-For": f"10.1.0.{n}"})["output"]
+            assert data["data"][0] == ""  # a wrong password, then a right one refused as too soon after it
+    logged = [r.getMessage() for r in caplog.records if r.name == "asr_pt.logins"]
+    assert len(logged) == 2 and all(line.endswith(("from 127.0.0.1", "before the next")) for line in logged)
+    assert "from 127.0.0.1" in logged[-1] and "10.1.0" not in " ".join(logged)  # bia's right password: refused
+
+
+@pytest.fixture(scope="module")
+def behind_proxy(tmp_path_factory, models):
+    """The page as on a Space: behind a proxy that appends the visitor's address to X-Forwarded-For."""
+    store = ReviewStore(tmp_path_factory.mktemp("proxied"))
+    settings = replace(DEFAULTS, trust_proxy=True)
+    access = ReviewAccess(oauth=False, reviewers=REVIEWERS, allowlist=set())
+    demo = build_demo(models, settings, store=store, access=access)
+    _, url, _ = launch(demo, settings, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True)
+    try:
+        yield Visitor(url, demo)
+    finally:
+        demo.close()
+
+
+def test_behind_a_proxy_the_address_it_added_counts_and_a_name_is_never_locked_for_everyone(behind_proxy):
+    visitor = behind_proxy
+
+    def log_in(name: str, password: str, forwarded: str) -> list:
+        return visitor.join("log_in", [name, password], headers={"X-Forwarded-For": forwarded})["output"]["data"]
+
+    assert "Wrong name or password" in log_in("ana", "guess", "6.6.6.6, 10.2.0.1")[3]
+    # What the visitor wrote before the proxy's entry is ignored: the same guesser, refused until the wait is over.
+    refused = log_in("bia", "outro", "7.7.7.7, 10.2.0.1")
+    assert refused[0] == "" and "Too many wrong passwords from this address" in refused[3]
+    # ana herself, from her own address, gets in at once: the guesser slowed down only themselves.
+    token = log_in("ana", "segredo", "10.2.0.2")[0]
+    assert token  # a login's token: only the right password gets one
+    visitor.join("log_out", [token])

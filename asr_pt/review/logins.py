@@ -5,9 +5,11 @@ live here, keyed by that token. Gradio keeps only the latest 10,000 sessions' `g
 is logged out by enough visitors; nothing a visitor does adds an entry here (only a password or Hugging Face login
 does), so a login outlives any amount of visitor traffic and the memory stays bounded.
 
-Failed passwords are counted per reviewer name and per client address: each failure doubles the wait before the
-next try is even checked (no sleeping: a refused try costs nothing), and after `lock_after` failures the name or the
-client is locked out for `lockout_seconds`. Both classes take a clock, so tests move time instead of waiting.
+Failed passwords are counted per (reviewer name, client address) pair and per client address: each failure doubles
+the wait before the next try is even checked (no sleeping: a refused try costs nothing), and after `lock_after`
+failures the pair or the client is locked out for `lockout_seconds`. A name alone is never locked: a guesser
+anywhere else would then keep its reviewer out, right password and all. Both classes take a clock, so tests move
+time instead of waiting.
 """
 
 from __future__ import annotations
@@ -91,23 +93,23 @@ class _Failures:
 
 
 class LoginThrottle:
-    """Slows down and then locks out password guessing, per reviewer name and per client address."""
+    """Slows down and then locks out password guessing, per (name, client) pair and per client address."""
 
     def __init__(
         self,
         *,
         first_delay: float = 1.0,
         max_delay: float = 60.0,
-        name_lock_after: int = 5,
+        pair_lock_after: int = 5,
         client_lock_after: int = 20,
         lockout_seconds: float = 15 * 60,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.first_delay, self.max_delay, self.lockout_seconds = first_delay, max_delay, lockout_seconds
-        self.lock_after = {"name": name_lock_after, "client": client_lock_after}
+        self.lock_after = {"pair": pair_lock_after, "client": client_lock_after}
         self.max_entries, self.clock = max_entries, clock
-        self._failures: OrderedDict[tuple[str, str], _Failures] = OrderedDict()
+        self._failures: OrderedDict[tuple[str, ...], _Failures] = OrderedDict()
         self._lock = threading.Lock()
 
     def wait(self, name: str, client: str) -> float:
@@ -131,7 +133,8 @@ class LoginThrottle:
                 if entry.count >= self.lock_after[key[0]]:
                     entry.until = now + self.lockout_seconds
                     if entry.count == self.lock_after[key[0]]:
-                        log.warning("login: %s %r locked out for %.0f s", key[0], key[1], self.lockout_seconds)
+                        who = " from ".join(repr(part) for part in key[1:])
+                        log.warning("login: %s %s locked out for %.0f s", key[0], who, self.lockout_seconds)
                 else:
                     entry.until = now + min(self.first_delay * 2 ** (entry.count - 1), self.max_delay)
                 self._failures[key] = entry
@@ -142,14 +145,15 @@ class LoginThrottle:
         return max(waits)
 
     def succeeded(self, name: str, client: str) -> None:
-        """A right password clears the name's streak; the client's stays, so one known password does not reset it."""
+        """A right password clears the pair's streak; the client's stays, so one known password does not reset it."""
         with self._lock:
             self._failures.pop(_keys(name, client)[0], None)
 
 
-def _keys(name: str, client: str) -> list[tuple[str, str]]:
+def _keys(name: str, client: str) -> list[tuple[str, ...]]:
     """The throttle's keys; a name is cut short, so a guesser's megabyte names do not fill the memory."""
-    return [("name", (name or "").strip().lower()[:MAX_NAME_CHARS]), ("client", (client or "unknown")[:100])]
+    name, client = (name or "").strip().lower()[:MAX_NAME_CHARS], (client or "unknown")[:100]
+    return [("pair", name, client), ("client", client)]
 
 
 def wait_message(seconds: float) -> str:

@@ -26,6 +26,7 @@ from asr_pt.review.reviewers import (
     profile_orgs,
 )
 from asr_pt.settings import Settings
+from asr_pt.ui.clients import request_address
 
 log = logging.getLogger("asr_pt.logins")
 
@@ -72,16 +73,13 @@ def refusal(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
-def client_of(request: gr.Request | None) -> str:
-    client = getattr(request, "client", None)
-    return getattr(client, "host", None) or "unknown"
-
-
 class Login:
     """The login panel, the page's token box, and the callbacks that log in and out."""
 
-    def __init__(self, access: ReviewAccess, sessions: ReviewerSessions, throttle: LoginThrottle):
-        self.access, self.sessions, self.throttle = access, sessions, throttle
+    def __init__(
+        self, access: ReviewAccess, sessions: ReviewerSessions, throttle: LoginThrottle, *, trust_proxy: bool = False
+    ):
+        self.access, self.sessions, self.throttle, self.trust_proxy = access, sessions, throttle, trust_proxy
         self.token = gr.Textbox(visible=False, elem_id="reviewer-token")  # random; worthless unless in `sessions`
         with gr.Column(visible=True) as self.panel:
             if access.oauth and not access.allowlist:
@@ -114,11 +112,12 @@ class Login:
         """(token, message): a token only for the right password, tried no faster than the throttle allows."""
         if not self.access.reviewers:
             return "", NO_REVIEWERS
-        name, password, client = str(name or "").strip(), str(password or ""), client_of(request)
+        name, password = str(name or "").strip(), str(password or "")
+        client = request_address(request, self.trust_proxy)
         wait = self.throttle.wait(name, client)
         if wait > 0:
             log.info("login: try for %r from %s refused, %.0f s before the next", name[:MAX_NAME_CHARS], client, wait)
-            return "", f"Too many wrong passwords for this name or from this address: {wait_message(wait)}."
+            return "", f"Too many wrong passwords from this address: {wait_message(wait)}."
         too_long = len(name) > MAX_NAME_CHARS or len(password) > MAX_PASSWORD_CHARS
         reviewer = None if too_long else authenticate(name, password, self.access.reviewers)
         if reviewer is None:

@@ -13,7 +13,7 @@ from asr_pt.audio import MAX_BYTES_PER_SECOND
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.review.logins import LoginThrottle, ReviewerSessions
 from asr_pt.review.store import ReviewStore
-from asr_pt.settings import DEFAULTS, Settings
+from asr_pt.settings import DEFAULTS, Settings, configure_server
 from asr_pt.ui.batch import batch_tab
 from asr_pt.ui.data import DataTab
 from asr_pt.ui.explorer import ExplorerTab
@@ -35,12 +35,14 @@ CSS = """
 """
 
 
-def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, aligner: Aligner, eval_dir: Path) -> None:
+def review_tabs(
+    demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, aligner: Aligner, settings: Settings
+) -> None:
     """The Review, Data and Explorer tabs, inside the page's `gr.Tabs`, sharing one login."""
     handouts = Handouts()
     handouts.sweep_in_background()
     with gr.Tab("Review"):
-        login = Login(access, ReviewerSessions(), LoginThrottle())
+        login = Login(access, ReviewerSessions(), LoginThrottle(), trust_proxy=settings.trust_proxy)
         review = ReviewTab(demo, store, login, handouts)
         with review.timings_slot:
             review_timings(aligner, store, login, review.key, review.editor, review.audio)
@@ -48,7 +50,7 @@ def review_tabs(demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, align
         tab = DataTab(store, login, handouts)
     data.select(tab.figures, login.token, tab.outputs, api_visibility="private")
     with gr.Tab("Explorer") as explorer:
-        explorer_tab = ExplorerTab(store, login, eval_dir)
+        explorer_tab = ExplorerTab(store, login, settings.eval_dir)
     explorer.select(explorer_tab.folders, login.token, explorer_tab.folder, api_visibility="private")
 
 
@@ -111,7 +113,7 @@ def build_demo(
             with gr.Tab("Many files"):
                 batch_tab(models, settings, store, send_rate)
             if store is not None:
-                review_tabs(demo, store, access or ReviewAccess.from_settings(settings), aligner, settings.eval_dir)
+                review_tabs(demo, store, access or ReviewAccess.from_settings(settings), aligner, settings)
 
         timer = gr.Timer(1.0)
 
@@ -137,7 +139,8 @@ def launch(demo: gr.Blocks, settings: Settings = DEFAULTS, **kwargs):
     """`demo.launch` with the page's look, the review keyboard shortcuts, an upload limit that fits the longest clip
     accepted and at most the settings' number of sessions' state (reviewer logins do not live there, so a smaller
     bound only makes a long-idle visitor transcribe again). No folder is an allowed path: a reviewer's clips and
-    exports are handed out one by one (`asr_pt.ui.handouts`)."""
+    exports are handed out one by one (`asr_pt.ui.handouts`). X-Forwarded-For counts only behind a proxy."""
+    configure_server(settings)
     max_file_size = math.ceil(settings.demo_max_seconds * MAX_BYTES_PER_SECOND)
     theme = gr.themes.Soft(primary_hue="emerald", secondary_hue="amber")
     kwargs.setdefault("state_session_capacity", settings.session_capacity)
