@@ -130,23 +130,40 @@ def fake_clip(seed: int, seconds: float = 1.0) -> LastClip:
     )
 
 
-def test_sends_are_limited_per_session_and_across_sessions(tmp_path):
+def test_sends_are_limited_per_session_per_visitor_and_across_visitors(tmp_path):
     import gradio as gr
 
     store = ReviewStore(tmp_path)
-    rate = SendRate(limit=2, window=3600)
+    rate = SendRate(limit=8, window=3600)  # a visitor's share: 2
     with pytest.raises(gr.Error, match=f"has sent {SENDS_PER_SESSION} clips"):
-        queue_for_review(store, fake_clip(0), SENDS_PER_SESSION, rate, 10.0)
+        queue_for_review(store, fake_clip(0), SENDS_PER_SESSION, rate, 10.0, "10.0.0.1")
     with pytest.raises(gr.Error, match="too long to review: 12.0 s, the limit is 10 s"):
-        queue_for_review(store, fake_clip(1, seconds=12), 0, rate, 10.0)
-    assert queue_for_review(store, fake_clip(2), 0, rate, 10.0)[1] == 1
-    assert queue_for_review(store, fake_clip(3), 0, rate, 10.0)[1] == 1  # a new session: count 0
-    with pytest.raises(gr.Error, match="sent to review lately: try again in 60 min"):
-        queue_for_review(store, fake_clip(4), 0, rate, 10.0)
+        queue_for_review(store, fake_clip(1, seconds=12), 0, rate, 10.0, "10.0.0.1")
+    assert queue_for_review(store, fake_clip(2), 0, rate, 10.0, "10.0.0.1")[1] == 1
+    assert queue_for_review(store, fake_clip(3), 0, rate, 10.0, "10.0.0.1")[1] == 1  # a new session: count 0
+    with pytest.raises(gr.Error, match="sent to review lately, from here or in all: try again in 60 min"):
+        queue_for_review(store, fake_clip(4), 0, rate, 10.0, "10.0.0.1")  # this visitor's share is used
+    message, sent = queue_for_review(store, fake_clip(2), 0, rate, 10.0, "10.0.0.1")  # queued already: free
+    assert sent == 0 and "in the review queue already" in message
+    for n in range(3):  # the rest of the page's sends, by three other visitors
+        assert queue_for_review(store, fake_clip(10 + 2 * n), 0, rate, 10.0, f"10.0.1.{n}")[1] == 1
+        assert queue_for_review(store, fake_clip(11 + 2 * n), 0, rate, 10.0, f"10.0.1.{n}")[1] == 1
+    with pytest.raises(gr.Error, match="try again in 60 min"):
+        queue_for_review(store, fake_clip(20), 0, rate, 10.0, "10.0.2.1")  # the page's hourly limit
     unloaded = LastClip(**{**vars(fake_clip(5)), "texts": {FINETUNED: "o gato", BASE: None}})
     with pytest.raises(gr.Error, match="Both models must have transcribed"):
-        queue_for_review(store, unloaded, 0, SendRate(), 10.0)
-    assert store.counts()["pending"] == 2
+        queue_for_review(store, unloaded, 0, SendRate(), 10.0, "10.0.0.1")
+    assert store.counts()["pending"] == 8
+
+
+def test_a_visitors_share_of_sends_comes_back_as_their_sends_age():
+    now = [0.0]
+    rate = SendRate(limit=4, window=100, clock=lambda: now[0])
+    assert rate.visitor_limit == 1 and rate.take("a") == 0 and rate.take("a") == pytest.approx(100)
+    now[0] = 30
+    assert rate.take("b") == 0 and rate.take("b") == pytest.approx(100)  # b's share is b's own
+    now[0] = 100
+    assert rate.take("a") == 0 and rate.take("b") == pytest.approx(30)  # a's send aged out, b's not yet
 
 
 def test_context_and_reference_are_bounded_and_must_be_text(app, speech_clips):
@@ -323,3 +340,39 @@ def test_forged_audio_paths_read_and_delete_nothing_outside_the_upload_folder(ap
     with open(oversized, "rb") as f:
         refused = httpx.post(url + "gradio_api/upload", files={"files": (oversized.name, f)})
     assert refused.status_code == 413 and not uploads_named(oversized.name)
+
+
+@pytest.fixture(scope="module")
+def app_with_few_sends(app, tmp_path_factory):
+    """The page with 4 sends to review an hour: one visitor's share is 1."""
+    _, models, _ = app
+    store = ReviewStore(tmp_path_factory.mktemp("few-sends-store"))
+    settings = replace(DEMO_SETTINGS, review_sends_per_hour=4)
+    demo = build_demo(models, settings, store=store)
+    port = free_port()
+    launch(demo, settings, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+    yield f"http://127.0.0.1:{port}/", store
+    demo.close()
+
+
+def test_one_visitor_cannot_use_the_pages_sends_and_duplicates_cost_nothing(app_with_few_sends, speech_clips):
+    url, store = app_with_few_sends
+
+    def batch_then_send(paths: list[Path]) -> dict:
+        visitor = Visitor(url)
+        files = [visitor.upload(path) for path in paths]
+        assert visitor.call("transcribe_many", [files, "Portuguese", None])["success"]
+        sent = visitor.call("send_all", [None])
+        assert sent["success"], sent
+        return visitor, sent["output"]["data"][0]
+
+    clips = [path for path, _ in speech_clips[:2]]
+    _, message = batch_then_send(clips)  # two new clips, one visitor's share is one
+    assert (
+        message == "Sent 1 new clips to review. Thank you! 1 were not sent (a limit on sends was reached; try later)."
+    )
+    visitor, message = batch_then_send(clips[:1])  # the same clip again: a notice, and no quota used
+    assert message == "Sent 0 new clips to review. Thank you! 1 were in the review queue already."
+    again = visitor.call("send_all", [None])
+    assert again["success"] and again["output"]["data"][0] == "This batch is in review already. Thank you!"
+    assert sum(store.counts().values()) == 1

@@ -136,23 +136,28 @@ def test_the_tab_keeps_the_batch_server_side_and_writes_safe_downloads(models, s
 def test_send_all_to_review_sends_what_the_models_wrote_once_and_within_the_limit(models, speech_clips, tmp_path):
     store = ReviewStore(tmp_path / "store")
     with pytest.raises(gr.Error, match="Transcribe files first"):
-        send_batch_to_review(store, None, SendRate(), max_review=2)
+        send_batch_to_review(store, None, SendRate(), 2, "10.0.0.1")
     files = [str(path) for path, _ in speech_clips[:3]] + [str(tmp_path)]  # a folder: not audio
     rows, session = transcribe_files(models, files, "Portuguese", None, DEMO_SETTINGS)
-    rate = SendRate(limit=3)
-    assert send_batch_to_review(store, session, rate, max_review=2) == (
-        "Sent 2 clips to review. Thank you! 1 were not sent (a limit on sends was reached; try later)."
+    rate = SendRate(limit=12)  # a visitor's share: 3
+    assert send_batch_to_review(store, session, rate, 2, "10.0.0.1") == (
+        "Sent 2 new clips to review. Thank you! 1 were not sent (a limit on sends was reached; try later)."
     )
     items = [store.get(i) for i in (1, 2)]
     assert [item.hypothesis_finetuned for item in items] == [row["finetuned"] for row in rows[:2]]
-    with pytest.raises(gr.Error, match="in review already"):
-        send_batch_to_review(store, session, rate, max_review=2)
-    transcribe_files(models, files, "Portuguese", session, DEMO_SETTINGS)
-    with pytest.raises(gr.Error, match="at most 2 clips"):
-        send_batch_to_review(store, session, rate, max_review=2)
-    _, other_visitor = transcribe_files(models, files, "Portuguese", None, DEMO_SETTINGS)
-    sent = send_batch_to_review(store, other_visitor, rate, max_review=2)
-    assert sent.startswith("Sent 1 clips")  # the page's hourly limit
+    with pytest.raises(gr.Error, match="at most 2 clips") as refused:  # the session's limit: the third waits
+        send_batch_to_review(store, session, rate, 2, "10.0.0.1")
+    assert "2 were in the review queue already" in str(refused.value)
+    _, other_session = transcribe_files(models, files, "Portuguese", None, DEMO_SETTINGS)
+    assert send_batch_to_review(store, other_session, rate, 2, "10.0.0.1") == (
+        "Sent 1 new clips to review. Thank you! 2 were in the review queue already."  # duplicates cost nothing
+    )
+    assert (
+        send_batch_to_review(store, other_session, rate, 2, "10.0.0.1") == "This batch is in review already. Thank you!"
+    )
+    _, third_session = transcribe_files(models, files[:1] + files[3:], "Portuguese", None, DEMO_SETTINGS)
+    assert send_batch_to_review(store, third_session, rate, 2, "10.0.0.2").startswith("Sent 0 new clips")
+    assert sum(store.counts().values()) == 3
 
 
 @pytest.mark.parametrize(

@@ -131,11 +131,11 @@ def test_send_to_review_stores_the_clip_both_hypotheses_and_the_reference(
     store = ReviewStore(tmp_path)
     path, sentence = speech_clips[1]
     with pytest.raises(gr.Error, match="Transcribe a clip first"):
-        queue_for_review(store, None, 0, SendRate(), 10.0)
+        queue_for_review(store, None, 0, SendRate(), 10.0, "10.0.0.1")
     result, last = make_transcribe(tiny_models(tiny_model_dir, other_tiny_model_dir), 10.0)(
         str(path), "Portuguese", "", sentence
     )
-    message, sent = queue_for_review(store, last, 0, SendRate(), 10.0)
+    message, sent = queue_for_review(store, last, 0, SendRate(), 10.0, "10.0.0.1")
     assert "item 1" in message and sent == 1
     item = store.get(1)
     runs = result["runs"]

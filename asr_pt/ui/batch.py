@@ -17,12 +17,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from asr_pt.audio import MAX_BYTES_PER_SECOND, AudioError, load_audio
+from asr_pt.audio import MAX_BYTES_PER_SECOND, AudioError, content_hash, load_audio
 from asr_pt.batch import FileResult, transcribe_many
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from asr_pt.review.store import ReviewStore
 from asr_pt.settings import Settings
+from asr_pt.ui.clients import request_address
 from asr_pt.ui.languages import language_choices
 from asr_pt.ui.send_to_review import SendRate
 from asr_pt.ui.status import TITLES, Models, log
@@ -151,44 +152,52 @@ def show_batch(session: BatchSession | None) -> tuple[list[list], str, str, str]
     return table_rows(session.rows), *write_downloads(session), summary
 
 
-def send_batch_to_review(store: ReviewStore, session: BatchSession | None, rate: SendRate, max_review: int) -> str:
+def send_batch_to_review(
+    store: ReviewStore, session: BatchSession | None, rate: SendRate, max_review: int, visitor: str
+) -> str:
     """Queue every file both models transcribed, with both texts as the models wrote them, for reviewers, within
-    the session's limit (`max_review` clips) and the page's hourly limit shared by every visitor."""
+    the session's limit (`max_review` clips) and the page's hourly limit (a fair share of it per visitor); a clip
+    queued already costs nothing and is counted apart."""
     if session is None or not session.rows:
         raise gr.Error("Transcribe files first, then send them to review.")
     if session.sent:
-        raise gr.Error("This batch is in review already.")
+        return "This batch is in review already. Thank you!"
     ready = [
         (upload, row)
         for upload, row in zip(session.uploads, session.rows, strict=True)
         if upload.path is not None and row.finetuned is not None and row.base is not None
     ]
     room = max_review - session.reviewed
-    if room <= 0:
-        raise gr.Error(f"A visitor may send at most {max_review} clips to review.")
-    ids = []
-    for upload, row in ready[:room]:
-        if rate.take() > 0:
-            break
+    ids, queued, limited = [], 0, 0
+    for upload, row in ready:
         try:
             samples = load_audio(upload.path)
         except AudioError:  # the file went away since it was transcribed
             continue
-        ids.append(
-            store.add_item(
-                samples,
-                hypothesis_finetuned=row.finetuned,
-                hypothesis_base=row.base,
-                model_finetuned=session.model_ids[FINETUNED],
-                model_base=session.model_ids[BASE],
+        if store.has_item("demo", content_hash(samples)):
+            queued += 1
+        elif len(ids) >= room or rate.take(visitor) > 0:
+            limited += 1
+        else:
+            ids.append(
+                store.add_item(
+                    samples,
+                    hypothesis_finetuned=row.finetuned,
+                    hypothesis_base=row.base,
+                    model_finetuned=session.model_ids[FINETUNED],
+                    model_base=session.model_ids[BASE],
+                )
             )
-        )
-    session.sent = True
+    session.sent = not limited
     session.reviewed += len(ids)
-    left = len(ready) - len(ids)
-    return f"Sent {len(ids)} clips to review. Thank you!" + (
-        f" {left} were not sent (a limit on sends was reached; try later)." if left else ""
-    )
+    if limited and not ids:
+        raise gr.Error(
+            f"No clip was sent: a visitor may send at most {max_review} clips to review and a share of the page's "
+            "sends per hour; try later." + (f" {queued} were in the review queue already." if queued else "")
+        )
+    message = f"Sent {len(ids)} new clips to review. Thank you!"
+    message += f" {queued} were in the review queue already." if queued else ""
+    return message + (f" {limited} were not sent (a limit on sends was reached; try later)." if limited else "")
 
 
 def batch_tab(models: Models, settings: Settings, store: ReviewStore | None, rate: SendRate) -> None:
@@ -222,7 +231,8 @@ def batch_tab(models: Models, settings: Settings, store: ReviewStore | None, rat
             send = gr.Button("Send all to review", size="sm", elem_id="batch-send-to-review")
             message = gr.Markdown("Stores these clips and both transcripts for our reviewers to correct.")
 
-        def send_all(session):
-            return send_batch_to_review(store, session, rate, settings.batch_max_review)
+        def send_all(session, request: gr.Request):
+            visitor = request_address(request, settings.trust_proxy)
+            return send_batch_to_review(store, session, rate, settings.batch_max_review, visitor)
 
         send.click(send_all, session, message, api_visibility="private")

@@ -107,7 +107,7 @@ def build_demo(
                 transcribed = transcribe_tab(models, status, max_seconds)
                 transcribe_timings(demo, aligner, transcribed, max_seconds)
                 if store is not None:
-                    send_to_review_button(store, transcribed.last, max_seconds, send_rate)
+                    send_to_review_button(store, transcribed.last, max_seconds, send_rate, settings.trust_proxy)
             with gr.Tab("Live microphone"):
                 live_tab(demo, models, settings.stream_max_seconds)
             with gr.Tab("Many files"):
