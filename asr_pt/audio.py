@@ -87,6 +87,16 @@ def read_audio(source: AudioSource, *, max_seconds: float | None = MAX_SECONDS) 
     )
 
 
+def declared_seconds(path: str | Path) -> float | None:
+    """The length a file's header declares, read without decoding; None when the header cannot be read (decoding
+    then says why)."""
+    try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError, OSError):
+        return None
+    return info.frames / info.samplerate if info.samplerate > 0 else None
+
+
 def duration(samples: np.ndarray) -> float:
     """Seconds of 16 kHz samples."""
     return len(samples) / SAMPLE_RATE

@@ -344,10 +344,10 @@ def test_forged_audio_paths_read_and_delete_nothing_outside_the_upload_folder(ap
 
 @pytest.fixture(scope="module")
 def app_with_few_sends(app, tmp_path_factory):
-    """The page with 4 sends to review an hour: one visitor's share is 1."""
+    """The page with 4 sends to review an hour (one visitor's share is 1) and batches of at most 4 s of audio."""
     _, models, _ = app
     store = ReviewStore(tmp_path_factory.mktemp("few-sends-store"))
-    settings = replace(DEMO_SETTINGS, review_sends_per_hour=4)
+    settings = replace(DEMO_SETTINGS, review_sends_per_hour=4, batch_max_seconds=4.0)
     demo = build_demo(models, settings, store=store)
     port = free_port()
     launch(demo, settings, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
@@ -376,3 +376,11 @@ def test_one_visitor_cannot_use_the_pages_sends_and_duplicates_cost_nothing(app_
     again = visitor.call("send_all", [None])
     assert again["success"] and again["output"]["data"][0] == "This batch is in review already. Thank you!"
     assert sum(store.counts().values()) == 1
+
+
+def test_a_file_listed_many_times_is_read_and_counted_once(app_with_few_sends, speech_clips):
+    url, _ = app_with_few_sends
+    visitor = Visitor(url)
+    clip = visitor.upload(speech_clips[0][0])  # 1.9 s: four listings would be 7.6 s of a 4 s batch
+    rows = visitor.call("transcribe_many", [[clip] * 4, "Portuguese", None])["output"]["data"][0]
+    assert [row["error"] for row in rows] == [None] * 4 and len({row["finetuned"] for row in rows}) == 1

@@ -6,6 +6,7 @@ import gc
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -61,11 +62,29 @@ def test_files_are_transcribed_in_batches_one_generate_per_model_per_batch(model
 
 
 def test_too_long_files_and_the_total_limit_are_flagged_and_the_rest_finish(models, speech_clips):
-    uploads = [Upload(path.name, path) for path, _ in (speech_clips[i] for i in (0, 2, 1, 0))]  # 1.9, 2.3, 1.6, 1.9 s
-    rows = transcribe_many(uploads, models["finetuned"], models["base"], max_seconds=2.0, max_total_seconds=4.5)
+    uploads = [Upload(path.name, path) for path, _ in (speech_clips[i] for i in (0, 3, 1, 2))]  # 1.9, 2.4, 1.6, 2.3 s
+    rows = transcribe_many(uploads, models["finetuned"], models["base"], max_seconds=2.35, max_total_seconds=4.5)
     errors = [row.error for row in rows]
     assert errors[0] is None and errors[2] is None and rows[0].finetuned and rows[2].finetuned
-    assert "too long: 2.3 s" in errors[1] and "at most 4.5 s of audio" in errors[3]
+    assert "too long: 2.4 s" in errors[1] and "at most 4.5 s of audio" in errors[3]
+
+
+def test_the_total_is_judged_from_headers_before_decoding_and_a_file_listed_twice_counts_once(
+    models, speech_clips, monkeypatch
+):
+    import asr_pt.batch
+
+    decoded = []
+    read = asr_pt.batch.read_audio
+    monkeypatch.setattr(
+        asr_pt.batch, "read_audio", lambda path, **kw: decoded.append(Path(path).name) or read(path, **kw)
+    )
+    first, second = speech_clips[0][0], speech_clips[1][0]  # 1.9 s and 1.6 s
+    uploads = [Upload("a.wav", first)] * 4 + [Upload("b.wav", second)]
+    rows = transcribe_many(uploads, models["finetuned"], models["base"], max_total_seconds=3.0)
+    assert decoded == [first.name]  # once, and the file past the total never
+    assert [row.error for row in rows[:4]] == [None] * 4 and len({row.finetuned for row in rows[:4]}) == 1
+    assert "at most 3 s of audio" in rows[4].error
 
 
 def test_a_model_that_cannot_load_leaves_its_side_empty_and_says_why(models, speech_clips, tmp_path):
