@@ -4,6 +4,7 @@ API page shows), forged values, replays and floods. Each test makes the attack a
 import json
 import logging
 import uuid
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from asr_pt.compare import BASE, FINETUNED, MAX_CONTEXT_CHARS, MAX_REFERENCE_CHA
 from asr_pt.models import ASRModel
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui import Models, build_demo, launch
+from asr_pt.ui.scratch import remove_leftovers, scratch_folder, scratch_folders
 from asr_pt.ui.send_to_review import SENDS_PER_SESSION, LastClip, SendRate, queue_for_review
 from asr_pt.ui.status import MAX_CONTEXT_TOKENS, demo_model
 from asr_pt.ui.uploads import remove_upload
@@ -384,3 +386,44 @@ def test_a_file_listed_many_times_is_read_and_counted_once(app_with_few_sends, s
     clip = visitor.upload(speech_clips[0][0])  # 1.9 s: four listings would be 7.6 s of a 4 s batch
     rows = visitor.call("transcribe_many", [[clip] * 4, "Portuguese", None])["output"]["data"][0]
     assert [row["error"] for row in rows] == [None] * 4 and len({row["finetuned"] for row in rows}) == 1
+
+
+def test_files_sent_and_zips_unpacked_are_deleted_once_the_batch_is_over(app, speech_clips, tmp_path):
+    url, _, _ = app
+    archive = tmp_path / "clips.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(speech_clips[0][0], "one.wav")
+        z.writestr("notes.bin", b"\0" * 100_000)  # not audio: unpacked all the same, and deleted all the same
+    visitor = Visitor(url)
+    sent = [visitor.upload(archive), visitor.upload(speech_clips[1][0])]
+    before = set(scratch_folders())
+    message = visitor.call("transcribe_many", [sent, "Portuguese", None])
+    assert message["success"] and [row["file"] for row in message["output"]["data"][0]] == [
+        "one.wav",
+        "notes.bin",
+        speech_clips[1][0].name,
+    ]
+    assert not uploads_named(archive.name) and not uploads_named(speech_clips[1][0].name)
+    (folder,) = set(scratch_folders()) - before  # the session's: only the clips kept for review, as 16 kHz WAV
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.wav")) == [
+        "clips/0000.wav",
+        "clips/0002.wav",
+    ]
+    assert not (folder / "batch").exists()
+    refused = [visitor.upload(archive)] * 60  # too many files: refused, and what was sent still goes
+    assert not visitor.call("transcribe_many", [refused, "Portuguese", None])["success"]
+    assert not uploads_named(archive.name)
+
+
+def test_folders_a_previous_run_left_are_removed_at_start(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, alive, other = (tmp_path / f"asr-pt-scratch-{gone.stdout.strip()}-x", scratch_folder(), tmp_path / "x")
+    for folder in (dead, other):
+        folder.mkdir()
+        (folder / "clip.wav").write_bytes(b"RIFF")
+    assert remove_leftovers() == 1 and not dead.exists() and alive.is_dir() and other.is_dir()

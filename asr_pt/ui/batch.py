@@ -2,8 +2,10 @@
 CSV and JSONL downloads and "send all to review".
 
 What a visitor's batch produced stays on the server, in their session's `BatchSession`: "send all to review" stores
-only those rows, never values the browser sends back. The session's folder (unpacked zips, downloads) is deleted
-when the next batch starts and when Gradio drops the session.
+only those rows, never values the browser sends back. The files sent and the zips unpacked are deleted as soon as
+the batch is over, whatever happened; the session's folder keeps only the clips transcribed, as 16 kHz 16-bit WAV
+(for "send all to review"), and the downloads, and is deleted when the next batch starts and when Gradio drops the
+session.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import tempfile
 import weakref
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
-from asr_pt.audio import MAX_BYTES_PER_SECOND, AudioError, content_hash, load_audio
+from asr_pt.audio import MAX_BYTES_PER_SECOND, AudioError, content_hash, load_audio, write_wav
 from asr_pt.batch import FileResult, transcribe_many
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
@@ -25,10 +27,12 @@ from asr_pt.review.store import ReviewStore
 from asr_pt.settings import Settings
 from asr_pt.ui.clients import request_address
 from asr_pt.ui.languages import language_choices
+from asr_pt.ui.scratch import remove_leftovers, scratch_folder
 from asr_pt.ui.send_to_review import SendRate
 from asr_pt.ui.status import TITLES, Models, log
 from asr_pt.ui.transcribe import seconds_words
-from asr_pt.uploads import Upload, UploadError, gather
+from asr_pt.ui.uploads import remove_upload
+from asr_pt.uploads import UploadError, gather
 
 SESSION_SECONDS = 3600  # a session's batch is kept this long after its last use
 HEADERS = ["file", "seconds", TITLES[FINETUNED], TITLES[BASE], "WER %", "flags"]
@@ -40,11 +44,10 @@ class BatchSession:
     """One visitor's last batch: the files, what the models made of them, the downloads, what went to review."""
 
     def __init__(self):
-        self.folder = Path(tempfile.mkdtemp(prefix="asr-pt-batch-"))
+        self.folder = scratch_folder()
         # The folder goes with the session however Gradio drops it: time to live, closing, or eviction of the
         # oldest sessions beyond its capacity (which calls no delete_callback).
         self.close = weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
-        self.uploads: list[Upload] = []
         self.rows: list[FileResult] = []
         self.model_ids: dict[str, str] = {}
         self.reviewed = 0  # items this session has sent to review
@@ -52,9 +55,18 @@ class BatchSession:
 
     def start(self) -> Path:
         """Forget the last batch; returns an empty folder for this one's unpacked files."""
-        shutil.rmtree(self.folder / "batch", ignore_errors=True)
-        self.uploads, self.rows, self.sent = [], [], False
+        for kind in ("batch", "clips"):
+            shutil.rmtree(self.folder / kind, ignore_errors=True)
+        (self.folder / "clips").mkdir()
+        self.rows, self.sent = [], False
         return self.folder / "batch"
+
+    def keep(self, index: int, samples: np.ndarray) -> None:
+        """Keeps a transcribed clip for "send all to review" (by its index, so a GPU worker's files are found too)."""
+        write_wav(self.clip(index), samples)
+
+    def clip(self, index: int) -> Path:
+        return self.folder / "clips" / f"{index:04d}.wav"
 
 
 def transcribe_files(
@@ -94,11 +106,16 @@ def transcribe_files(
             max_seconds=settings.demo_max_seconds,
             max_total_seconds=settings.batch_max_seconds,
             progress=report,
+            keep=session.keep,
         )
     except (UploadError, ValueError, ModelLoadError) as error:
         log.info("batch refused: %s", error)
-        raise gr.Error(str(error)) from error
-    session.uploads, session.rows = uploads, rows
+        raise gr.Error(str(error), print_exception=False) from error
+    finally:  # what was sent and unpacked is read: it goes, refused, failed or done
+        shutil.rmtree(folder, ignore_errors=True)
+        for path in files:
+            remove_upload(path)
+    session.rows = rows
     session.model_ids = {side: models[side].model_id for side in (FINETUNED, BASE)}
     return [row.to_dict() for row in rows], session
 
@@ -163,15 +180,15 @@ def send_batch_to_review(
     if session.sent:
         return "This batch is in review already. Thank you!"
     ready = [
-        (upload, row)
-        for upload, row in zip(session.uploads, session.rows, strict=True)
-        if upload.path is not None and row.finetuned is not None and row.base is not None
+        (session.clip(index), row)
+        for index, row in enumerate(session.rows)
+        if row.finetuned is not None and row.base is not None
     ]
     room = max_review - session.reviewed
     ids, queued, limited = [], 0, 0
-    for upload, row in ready:
+    for clip, row in ready:
         try:
-            samples = load_audio(upload.path)
+            samples = load_audio(clip)
         except AudioError:  # the file went away since it was transcribed
             continue
         if store.has_item("demo", content_hash(samples)):
@@ -201,6 +218,8 @@ def send_batch_to_review(
 
 
 def batch_tab(models: Models, settings: Settings, store: ReviewStore | None, rate: SendRate) -> None:
+    if removed := remove_leftovers():
+        log.info("removed %d folders a previous run left in the temp folder", removed)
     gr.Markdown(
         f"Upload several clips, or a zip of them (up to {settings.batch_max_files} files, "
         f"{seconds_words(settings.demo_max_seconds)} each and {seconds_words(settings.batch_max_seconds)} in all): "
