@@ -184,8 +184,12 @@ def test_the_readme_api_example_works(demo_url, monkeypatch, capsys):
     demo_section = readme[readme.index("## Demo") : readme.index("## Review")]
     example = re.search(r"```python\n(.*?)```", demo_section, re.S).group(1)
     monkeypatch.chdir(REPO)
-    exec(example.replace("http://127.0.0.1:7860/", demo_url), {})
+    namespace: dict = {}
+    exec(example.replace("http://127.0.0.1:7860/", demo_url), namespace)
     texts_line, wer_line, words_line = capsys.readouterr().out.strip().splitlines()[-3:]
-    assert texts_line.strip() and float(wer_line) >= 0
+    finetuned_text = namespace["result"]["runs"][FINETUNED]["transcript"]["text"]
+    base_text = namespace["result"]["runs"][BASE]["transcript"]["text"]
+    assert texts_line == f"{finetuned_text} {base_text}" and finetuned_text
+    assert float(wer_line) == pytest.approx(score_pair("O gato dorme no sofá.", finetuned_text).wer)
     word, start, end = words_line.split()  # the /word_timings example
     assert word == "O" and 0 <= float(start) <= float(end)

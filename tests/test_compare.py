@@ -55,7 +55,11 @@ def test_a_reference_scores_each_model_in_both_protocols(finetuned, base, speech
             assert result.scores[pair_name(side, "reference")][protocol] == score_pair(sentence, text, protocol)
         assert result.diffs[pair_name(side, "reference")] == align_words(normalize(sentence), normalize(text))
     data = result.to_dict()
-    assert data["scores"][pair_name(FINETUNED, "reference")]["written"]["wer"] >= 0
+    finetuned_text = result.runs[FINETUNED].transcript.text
+    assert data["scores"][pair_name(FINETUNED, "reference")]["written"] == {
+        "wer": score_pair(sentence, finetuned_text).wer,
+        "cer": score_pair(sentence, finetuned_text).cer,
+    }
     assert data["runs"][BASE]["transcript"]["rtf"] == pytest.approx(result.runs[BASE].transcript.rtf)
     words = data["runs"][FINETUNED]["transcript"]["words"]  # what /transcribe returns: the model's doubt per word
     assert [w["word"] for w in words] == result.runs[FINETUNED].transcript.text.split()
