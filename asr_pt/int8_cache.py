@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from asr_pt.precision import quantize_int8
+from asr_pt.processes import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -167,18 +168,8 @@ def _made_from(folder: Path, checkpoint: str) -> bool:
     """Whether `folder` is an entry made from `checkpoint`, or what a load that died left half written."""
     pid = folder.name.partition(".partial-")[2]
     if pid:
-        return pid.isdigit() and not _running(int(pid))
+        return pid.isdigit() and not process_alive(int(pid))
     try:
         return json.loads((folder / INDEX).read_text(encoding="utf-8")).get("checkpoint") == checkpoint
     except (OSError, ValueError):
         return False
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive all the same
-        pass
-    return True

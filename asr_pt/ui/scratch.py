@@ -10,6 +10,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from asr_pt.processes import process_alive
+
 PREFIX = "asr-pt-scratch-"
 OWNED = re.compile(re.escape(PREFIX) + r"(\d+)-")
 
@@ -29,17 +31,7 @@ def remove_leftovers() -> int:
     removed = 0
     for folder in scratch_folders():
         owner = OWNED.match(folder.name)
-        if owner and not _alive(int(owner[1])):
+        if owner and not process_alive(int(owner[1])):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
