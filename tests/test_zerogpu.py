@@ -21,6 +21,7 @@ from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import ASRModel
 from asr_pt.review.store import ReviewStore
 from asr_pt.ui import Models
+from asr_pt.ui.gpu import on_gpu
 
 TRANSCRIBE = "make_transcribe.<locals>.run"
 TIME_TEXTS = "WordTimer.__init__.<locals>.time_texts"
@@ -150,24 +151,60 @@ def test_the_review_tabs_player_and_timings_for_the_served_reviewer(app):
     assert call["function"] == TIME_TEXTS and call["duration"] == math.ceil(10 + 2.0 / 7)
 
 
-def test_transcribe_with_word_timings_in_chromium(app, speech_clips):
+@pytest.fixture(scope="module")
+def playwright():
+    with sync_playwright() as p:
+        yield p
+
+
+def test_transcribe_with_word_timings_in_chromium(app, playwright, speech_clips):
     before = len(app.gpu_calls())
-    with sync_playwright() as playwright:
-        browser, page = open_page(playwright, app.url)
-        try:
-            page.locator("#timings-tick input").check()  # before any clip: nothing to time, no GPU asked for
-            page.get_by_label("Upload file").click()
-            page.locator("#audio-input input[type=file]").set_input_files(str(speech_clips[6][0]))
-            expect(page.locator("#audio-input")).to_contain_text("0:0")
-            transcribe_and_wait(page)
-            for side in (FINETUNED, BASE):
-                expect(page.locator(f"#{side}-timings .timed-word").first).to_be_visible(timeout=TIMEOUT_MS)
-            text = page.locator(f"#{FINETUNED}-text textarea").input_value()
-        finally:
-            browser.close()
+    browser, page = open_page(playwright, app.url)
+    try:
+        page.locator("#timings-tick input").check()  # before any clip: nothing to time, no GPU asked for
+        page.get_by_label("Upload file").click()
+        page.locator("#audio-input input[type=file]").set_input_files(str(speech_clips[6][0]))
+        expect(page.locator("#audio-input")).to_contain_text("0:0")
+        transcribe_and_wait(page)
+        for side in (FINETUNED, BASE):
+            expect(page.locator(f"#{side}-timings .timed-word").first).to_be_visible(timeout=TIMEOUT_MS)
+        text = page.locator(f"#{FINETUNED}-text textarea").input_value()
+    finally:
+        browser.close()
     assert text
     assert [call["function"] for call in new_calls(app, before)] == [TRANSCRIBE, TIME_TEXTS]
     assert "MainProcessModelWork" not in app.log.read_text()
+
+
+def test_the_review_tabs_player_times_the_item_in_chromium(app, playwright):
+    ReviewStore(app.log.parent / "data").add_item(
+        (np.random.default_rng(1).standard_normal(16000) * 0.1).astype(np.float32),
+        source_id="zerogpu-browser",
+        hypothesis_finetuned="um dois três quatro",
+        hypothesis_base="um dois",
+        model_finetuned="ft",
+        model_base="base",
+    )
+    browser, page = open_page(playwright, app.url)
+    try:
+        page.get_by_role("tab", name="Review").click()
+        page.get_by_label("Reviewer name").fill(ZEROGPU_REVIEWER[0])
+        page.get_by_label("Password").fill(ZEROGPU_REVIEWER[1])
+        page.locator("#login-button").click()
+        editor = page.locator("#review-editor textarea")
+        expect(editor).not_to_have_value("")
+        first = editor.input_value()
+        before = len(app.gpu_calls())
+        page.locator("#review-timings-tick input").check()
+        words = page.locator("#review-timings .timed-word")
+        expect(words).to_have_count(len(first.split()))
+        page.locator("#review-skip").click()  # the next item's clip reaches the player, which times it
+        expect(editor).not_to_have_value(first)
+        expect(words).to_have_count(len(editor.input_value().split()))
+    finally:
+        browser.close()
+    calls = new_calls(app, before)
+    assert [call["function"] for call in calls] == [TIME_TEXTS, TIME_TEXTS] and all(c["outcome"] == "ok" for c in calls)
 
 
 def test_a_request_in_a_worker_counts_as_waiting_and_busy_here(tiny_model_dir):
@@ -182,3 +219,12 @@ def test_a_request_in_a_worker_counts_as_waiting_and_busy_here(tiny_model_dir):
     model.record_rtf(0.25)
     assert model.rtfs_since(count) == [0.25] and model.rtfs_since(count + 1) == []
     assert model.measured_rtf == pytest.approx(0.375)
+
+
+def test_off_zerogpu_the_work_is_called_as_it_is():
+    """A CPU Space (with `spaces` installed or not) and this machine: no worker, no pickling, the function itself."""
+
+    def work(samples: np.ndarray) -> float:
+        return float(samples.sum())
+
+    assert on_gpu(work, lambda samples: 1, zero_gpu=False) is work
