@@ -109,7 +109,7 @@ def build_demo(
                 if store is not None:
                     send_to_review_button(store, transcribed.last, max_seconds, send_rate, settings.trust_proxy)
             with gr.Tab("Live microphone"):
-                live_tab(demo, models, settings.stream_max_seconds)
+                live_tab(demo, models, settings.stream_max_seconds, settings.stream_limit)
             with gr.Tab("Many files"):
                 batch_tab(models, settings, store, send_rate)
             if store is not None:
