@@ -22,7 +22,9 @@ from asr_pt.ui.transcribe import read_examples
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     settings = from_environment()
-    models = Models.from_settings(settings, warm_up=Path(read_examples()[0][0]))  # a first run times the CPU
+    # A first run times the CPU; on ZeroGPU a model may run only inside a GPU call, so there is none at start.
+    warm_up = None if settings.zero_gpu else Path(read_examples()[0][0])
+    models = Models.from_settings(settings, warm_up=warm_up)
     aligner = Aligner(settings.aligner_model)  # loaded the first time word timings are asked for
     if settings.zero_gpu:
         models.load()  # ZeroGPU moves weights to the GPU it lends only when they are loaded before the first call

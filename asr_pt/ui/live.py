@@ -22,14 +22,15 @@ import anyio
 import gradio as gr
 import numpy as np
 
-from asr_pt.audio import SAMPLE_RATE, AudioError
-from asr_pt.compare import BASE, FINETUNED, compare
+from asr_pt.audio import SAMPLE_RATE
+from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from asr_pt.settings import DEFAULTS
-from asr_pt.streaming import MAX_STREAM_SECONDS, LiveStream
+from asr_pt.streaming import MAX_STREAM_SECONDS, LiveStream, StepFunction, Update, transcribe_step
 from asr_pt.ui.languages import language_choices
+from asr_pt.ui.send_to_review import LastClip
 from asr_pt.ui.status import TITLES, Models, log
-from asr_pt.ui.transcribe import run_markdown, scores_markdown
+from asr_pt.ui.transcribe import make_compare, run_markdown, scores_markdown, spaces
 
 STREAM_EVERY = 0.5  # seconds between the browser's pieces; the model runs on every 2 s of audio
 IDLE_SECONDS = 5.0  # a stream event that receives no piece for this long is closed
@@ -160,6 +161,23 @@ def live_status(stream: LiveStream) -> str:
     return line + (f" · **{stream.finished}**" if stream.finished else "")
 
 
+def make_step(models: Models) -> StepFunction:
+    """The fine-tuned model's re-transcription of a stream's state, in one `spaces.GPU` call on ZeroGPU: the state
+    (audio so far, text, counters) goes there as plain data, the text comes back, the stream stays here."""
+
+    def step(state) -> Update:
+        return transcribe_step(models[FINETUNED], state)
+
+    if spaces is not None:
+        step = spaces.GPU(duration=lambda state: step_gpu_seconds(len(state.audio_accum) / SAMPLE_RATE))(step)
+    return step
+
+
+def step_gpu_seconds(heard_seconds: float) -> int:
+    """The GPU time to ask for one update: the model reads all the audio heard so far (at most a stream's length)."""
+    return math.ceil(10 + heard_seconds / 2)
+
+
 def hear(
     models: Models,
     piece: tuple[int, np.ndarray] | None,
@@ -167,9 +185,10 @@ def hear(
     language: str,
     session: str,
     max_seconds: float = MAX_STREAM_SECONDS,
+    step: StepFunction | None = None,
 ) -> tuple[str, str, LiveStream | None]:
     """One piece from the microphone: starts the session's stream on the first, returns the text so far, the line
-    under it and the stream (the session's state)."""
+    under it and the stream (the session's state). `step` transcribes (`make_step`)."""
     if piece is None:
         return (stream.text, live_status(stream), stream) if stream else ("", "", None)
     model = models[FINETUNED]
@@ -180,7 +199,7 @@ def hear(
         if new:
             stream = LiveStream(model, language=language, max_seconds=max_seconds)
         sample_rate, samples = piece
-        stream.feed(sample_rate, samples)
+        stream.feed(sample_rate, samples, step or make_step(models))
         if new:  # only a stream that took its first piece is the session's
             LIVE_STREAMS.start(session, stream)
     except (ValueError, ModelLoadError) as error:  # AudioError is a ValueError: a piece no microphone sends
@@ -188,17 +207,13 @@ def hear(
     return stream.text, live_status(stream), stream
 
 
-def compare_recording(models: Models, stream: LiveStream | None, language: str, max_seconds: float) -> dict:
-    """The whole recording through both models, as `/transcribe` returns it; ends the stream."""
+def compare_recording(compare_clip, stream: LiveStream | None, language: str) -> tuple[dict, LastClip]:
+    """The whole recording through both models (`make_compare`), as `/transcribe` returns it, and the session's
+    `LastClip`; ends the stream."""
     if stream is None or not len(stream.audio):
         raise gr.Error("Nothing was recorded: allow the microphone, press Record and speak.")
-    stream.finish(RECORDING_STOPPED, transcribe_tail=False)  # the comparison transcribes the whole recording anyway
-    try:
-        return compare(
-            (SAMPLE_RATE, stream.audio), models[FINETUNED], models[BASE], language=language, max_seconds=max_seconds
-        ).to_dict()
-    except (AudioError, ValueError, ModelLoadError) as error:
-        raise gr.Error(str(error)) from error
+    stream.finish(RECORDING_STOPPED)  # no last step: the comparison transcribes the whole recording anyway
+    return compare_clip(stream.recording(), language, "", "")
 
 
 def show_comparison(result: dict) -> tuple[str, str, str, str, str]:
@@ -243,6 +258,7 @@ def live_tab(
     scores = gr.Markdown(elem_id="live-scores")
 
     events = StreamEvents(demo, stream_limit)
+    step, compare_clip = make_step(models), make_compare(models)
 
     async def on_piece(piece, state, lang, request: gr.Request):
         opened = events.admit(request)
@@ -251,11 +267,11 @@ def live_tab(
                 return state.text, live_status(state) + f" · no audio for {IDLE_SECONDS:g} s: stopped listening", state
             return hear(models, None, state, lang, request.session_hash)
         return await anyio.to_thread.run_sync(
-            hear, models, piece, state, lang, request.session_hash, max_stream_seconds
+            hear, models, piece, state, lang, request.session_hash, max_stream_seconds, step
         )
 
     def on_stop(state, lang):
-        result = compare_recording(models, state, lang, max_stream_seconds)
+        result, _ = compare_recording(compare_clip, state, lang)
         return live_status(state), *show_comparison(result)
 
     def on_leave(request: gr.Request):
