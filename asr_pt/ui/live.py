@@ -36,6 +36,7 @@ STREAM_EVERY = 0.5  # seconds between the browser's pieces; the model runs on ev
 IDLE_SECONDS = 5.0  # a stream event that receives no piece for this long is closed
 IDLE_STATE_SECONDS = 600  # a stream not fed for this long is dropped even if the page stays open
 RECORDING_STOPPED = "the recording stopped"  # the next piece starts a new stream
+NOTHING_RECORDED = "Nothing was recorded: allow the microphone, press Record and speak."
 LIVE_CONCURRENCY_ID = "live"  # the stream events' own concurrency group: they never wait behind other tabs' requests
 DEFAULT_STREAM_LIMIT = DEFAULTS.stream_limit
 
@@ -211,7 +212,7 @@ def compare_recording(compare_clip, stream: LiveStream | None, language: str) ->
     """The whole recording through both models (`make_compare`), as `/transcribe` returns it, and the session's
     `LastClip`; ends the stream."""
     if stream is None or not len(stream.audio):
-        raise gr.Error("Nothing was recorded: allow the microphone, press Record and speak.")
+        raise gr.Error(NOTHING_RECORDED, print_exception=False)
     stream.finish(RECORDING_STOPPED)  # no last step: the comparison transcribes the whole recording anyway
     return compare_clip(stream.recording(), language, "", "")
 
@@ -222,6 +223,37 @@ def show_comparison(result: dict) -> tuple[str, str, str, str, str]:
     texts = [(runs[side]["transcript"] or {}).get("text", "") for side in (FINETUNED, BASE)]
     details = [run_markdown(side, runs[side]) for side in (FINETUNED, BASE)]
     return texts[0], details[0], texts[1], details[1], scores_markdown(result)
+
+
+# Gradio 6.17's streaming microphone imports its WAV recorder module when it is first shown; Record pressed before that
+# import ends throws "<name> is not a constructor" and leaves the microphone "recording" with no recorder, streaming
+# nothing (a visitor quick to press Record, or any visitor of a busy server). The page then presses Stop and Record
+# again for the visitor, every half second until the recorder is there (at most 20 times).
+RECORDER_RETRY_HEAD = """
+<script>
+(() => {
+  let pressed = 0, tries = 0;
+  const button = (name) => [...document.querySelectorAll("#live-audio button")].find(
+    (b) => (b.getAttribute("aria-label") || b.textContent || "").includes(name));
+  document.addEventListener("click", (event) => {
+    if (event.isTrusted && event.target.closest && event.target.closest("#live-audio button")) {
+      pressed = Date.now();
+      tries = 0;
+    }
+  }, true);
+  window.addEventListener("unhandledrejection", (event) => {
+    const message = String((event.reason && event.reason.message) || event.reason);
+    if (!message.includes("is not a constructor") || Date.now() - pressed > 15000 || tries >= 20) return;
+    tries += 1;
+    setTimeout(() => {
+      const stop = button("Stop");
+      if (stop) stop.click();
+      setTimeout(() => { const record = button("Record"); if (record) record.click(); }, 250);
+    }, 500);
+  });
+})();
+</script>
+"""
 
 
 def live_tab(
@@ -271,6 +303,8 @@ def live_tab(
         )
 
     def on_stop(state, lang):
+        if state is None or state.finished == RECORDING_STOPPED:  # no recording (RECORDER_RETRY_HEAD presses Stop)
+            return NOTHING_RECORDED, *[gr.skip()] * 5
         result, _ = compare_recording(compare_clip, state, lang)
         return live_status(state), *show_comparison(result)
 
