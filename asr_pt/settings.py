@@ -73,6 +73,11 @@ class Settings:
     stream_max_seconds: float = setting(
         "ASR_PT_STREAM_MAX_SECONDS", 30.0, "the longest a live microphone stream runs; it then stops and says so"
     )
+    stream_limit: int = setting(
+        "ASR_PT_STREAM_LIMIT",
+        4,
+        "live microphone streams open at once, page-wide (one per visitor); one silent for 5 s is closed",
+    )
     batch_max_files: int = setting(
         "ASR_PT_BATCH_MAX_FILES", 50, 'the most files (zip members counted) in one "many files" batch'
     )

@@ -5,17 +5,23 @@ qwen-asr streams only on vLLM (`Qwen3ASRModel.streaming_transcribe`). The algori
 start of the answer, less its last `unfixed_tokens` tokens (the words most likely to change as more audio arrives);
 the first `unfixed_chunks` chunks get no such prefix. qwen-asr's state, prompt and output parsing are used as they
 are; only the generate call is the transformers one (`ASRModel.generate_from_prompt`, under the model's lock).
+
+A `LiveStream` holds no model: it is the stream's state as plain data (qwen-asr's `ASRStreamingState`: the audio so
+far, the text, the counters), kept where the visitor's session lives. Each re-transcription is one call of a `step`
+function given that state, `transcribe_step` bound to a model, which the page may run elsewhere (in a ZeroGPU
+worker: the state pickles, and only the decoded text comes back).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import soxr
 
-from asr_pt.audio import MIN_SECONDS, SAMPLE_RATE, AudioError, pcm_to_float
+from asr_pt.audio import MIN_SECONDS, SAMPLE_RATE, Audio, AudioError, pcm_to_float
 from asr_pt.models import AUTO_LANGUAGE, DEFAULT_LANGUAGE, ASRModel
 from asr_pt.settings import DEFAULTS
 
@@ -37,8 +43,45 @@ class Step:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Update:
+    """What one re-transcription wrote: qwen-asr's raw output (prefix included), whether it ended on its own (not at
+    the token or time limit), and its seconds."""
+
+    raw_decoded: str
+    ended: bool
+    seconds: float
+
+
+def transcribe_step(model: ASRModel, state) -> Update:
+    """All the audio in `state` (qwen-asr's `ASRStreamingState`) transcribed again, continuing the text decoded so
+    far less its last tokens once the first `unfixed_chunk_num` chunks are past."""
+    prefix = ""
+    if state.chunk_id >= state.unfixed_chunk_num:
+        prefix = fixed_prefix(model.load().processor.tokenizer, state._raw_decoded, state.unfixed_token_num)
+    start = time.perf_counter()
+    generated, ended = model.generate_from_prompt(state.prompt_raw + prefix, state.audio_accum)
+    return Update(prefix + generated, ended, time.perf_counter() - start)
+
+
+def fixed_prefix(tokenizer, raw_decoded: str, unfixed_tokens: int) -> str:
+    """The text decoded so far less its last tokens, backing off further while that cuts a character in two."""
+    ids = tokenizer.encode(raw_decoded)
+    keep = len(ids) - unfixed_tokens
+    while keep > 0:
+        prefix = tokenizer.decode(ids[:keep])
+        if "\ufffd" not in prefix:
+            return prefix
+        keep -= 1
+    return ""
+
+
+StepFunction = Callable[[object], Update]  # `transcribe_step` with its model bound
+
+
 class LiveStream:
-    """One visitor's live transcript. Feed it the microphone's pieces as they come; read `text`.
+    """One visitor's live transcript. Feed it the microphone's pieces as they come, with the step function that
+    transcribes; read `text`. The model (`model`, for its prompt) is not kept.
 
     Holds at most `max_seconds` of audio; the piece that reaches the limit is cut there, the stream transcribes what
     it holds a last time and ends, with `finished` saying why.
@@ -65,9 +108,7 @@ class LiveStream:
             forced = normalize_language_name(language)
             validate_language(forced)
         qwen = model.load()
-        self.model = model
         self.max_seconds = max_seconds
-        self._tokenizer = qwen.processor.tokenizer
         self.state = ASRStreamingState(
             unfixed_chunk_num=unfixed_chunks,
             unfixed_token_num=unfixed_tokens,
@@ -84,6 +125,7 @@ class LiveStream:
             _raw_decoded="",
         )
         self._sample_rate: int | None = None
+        self._channels = 1
         self._resampler: soxr.ResampleStream | None = None
         self.steps: list[Step] = []
         self.truncated = False  # some step hit max_new_tokens
@@ -102,9 +144,17 @@ class LiveStream:
         """Everything heard so far, 16 kHz mono."""
         return np.concatenate([self.state.audio_accum, self.state.buffer])
 
-    def feed(self, sample_rate: int, samples: np.ndarray) -> bool:
+    def recording(self) -> Audio:
+        """Everything heard so far as a clip read for the models, saying what was done to the microphone's audio."""
+        rate = self._sample_rate or SAMPLE_RATE
+        notes = [f"resampled from {rate} Hz to {SAMPLE_RATE} Hz"] if rate != SAMPLE_RATE else []
+        if self._channels > 1:
+            notes.append(f"down-mixed from {self._channels} channels to mono")
+        return Audio(self.audio, rate, self._channels, notes)
+
+    def feed(self, sample_rate: int, samples: np.ndarray, step: StepFunction) -> bool:
         """Add one piece from the microphone (Gradio's rate and int16 or float samples, mono or (samples,
-        channels)); transcribe again for every full chunk. Returns whether the text was updated.
+        channels)); transcribe again (`step`) for every full chunk. Returns whether the text was updated.
 
         Raises AudioError for a piece no microphone sends (odd rate, shape or length, a change of rate).
         """
@@ -119,19 +169,20 @@ class LiveStream:
             size = self.state.chunk_size_samples
             chunk, self.state.buffer = self.state.buffer[:size], self.state.buffer[size:]
             self.state.audio_accum = np.concatenate([self.state.audio_accum, chunk])
-            self._step()
+            self._step(step)
             updated = True
         if at_limit:
-            updated = self.finish(f"stopped at {self.max_seconds:g} s, the longest a live stream may run") or updated
+            reason = f"stopped at {self.max_seconds:g} s, the longest a live stream may run"
+            updated = self.finish(reason, step) or updated
         return updated
 
-    def finish(self, reason: str = "the recording stopped", *, transcribe_tail: bool = True) -> bool:
-        """End the stream; with `transcribe_tail`, first transcribe the audio not yet in a full chunk, as qwen-asr's
+    def finish(self, reason: str = "the recording stopped", step: StepFunction | None = None) -> bool:
+        """End the stream; given `step`, first transcribe the audio not yet in a full chunk, as qwen-asr's
         `finish_streaming_transcribe` does. Returns whether the text was updated."""
         if self.finished:
             return False
         self.finished = reason
-        if not transcribe_tail:
+        if step is None:
             return False
         tail, self.state.buffer = self.state.buffer, np.zeros(0, dtype=np.float32)
         if self._resampler is not None:  # the resampler holds back a few milliseconds until told the audio ended
@@ -140,7 +191,7 @@ class LiveStream:
         self.state.audio_accum = np.concatenate([self.state.audio_accum, tail])[:limit]
         if not len(tail) or len(self.state.audio_accum) < MIN_SECONDS * SAMPLE_RATE:  # qwen-asr fails on less
             return False
-        self._step()
+        self._step(step)
         return True
 
     def release(self) -> None:
@@ -149,29 +200,16 @@ class LiveStream:
         self.state.audio_accum = self.state.buffer = np.zeros(0, dtype=np.float32)
         self._resampler = None
 
-    def _step(self) -> None:
+    def _step(self, step: StepFunction) -> None:
         from qwen_asr.inference.utils import parse_asr_output
 
         state = self.state
-        prefix = self._prefix() if state.chunk_id >= state.unfixed_chunk_num else ""
-        start = time.perf_counter()
-        generated, ended = self.model.generate_from_prompt(state.prompt_raw + prefix, state.audio_accum)
-        self.steps.append(Step(len(state.audio_accum) / SAMPLE_RATE, time.perf_counter() - start))
-        self.truncated = self.truncated or not ended
-        state._raw_decoded = prefix + generated
+        update = step(state)
+        self.steps.append(Step(len(state.audio_accum) / SAMPLE_RATE, update.seconds))
+        self.truncated = self.truncated or not update.ended
+        state._raw_decoded = update.raw_decoded
         state.language, state.text = parse_asr_output(state._raw_decoded, user_language=state.force_language)
         state.chunk_id += 1
-
-    def _prefix(self) -> str:
-        """The text decoded so far less its last tokens, backing off further while that cuts a character in two."""
-        ids = self._tokenizer.encode(self.state._raw_decoded)
-        keep = len(ids) - self.state.unfixed_token_num
-        while keep > 0:
-            prefix = self._tokenizer.decode(ids[:keep])
-            if "\ufffd" not in prefix:
-                return prefix
-            keep -= 1
-        return ""
 
     def _to_16k(self, sample_rate: int, samples: np.ndarray) -> np.ndarray:
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer):
@@ -189,6 +227,7 @@ class LiveStream:
         if not np.isfinite(samples).all():
             raise AudioError("the audio contains NaN or infinite samples")
         if samples.ndim == 2:
+            self._channels = max(self._channels, samples.shape[1])
             samples = samples.mean(axis=1)
         samples = np.clip(samples, -1.0, 1.0).astype(np.float32)
         if self._sample_rate is None:

@@ -12,6 +12,7 @@ of half a second.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -27,7 +28,7 @@ import numpy as np  # noqa: E402
 from asr_pt.audio import load_audio  # noqa: E402
 from asr_pt.espeak import speak  # noqa: E402
 from asr_pt.models import ASRModel  # noqa: E402
-from asr_pt.streaming import CHUNK_SECONDS, LiveStream  # noqa: E402
+from asr_pt.streaming import CHUNK_SECONDS, LiveStream, transcribe_step  # noqa: E402
 from asr_pt.tiny_model import SENTENCES_PATH, build_tiny_model  # noqa: E402
 
 RATE = 48000
@@ -59,12 +60,13 @@ def main() -> None:
         model = ASRModel(model_id, device=args.device, dtype=args.dtype, max_new_tokens=args.max_new_tokens)
         model.load()
         audio = speech(temp, args.seconds)
-        LiveStream(model, max_seconds=CHUNK_SECONDS).feed(RATE, audio[: RATE * 2])  # warm-up
+        step = functools.partial(transcribe_step, model)
+        LiveStream(model, max_seconds=CHUNK_SECONDS).feed(RATE, audio[: RATE * 2], step)  # warm-up
         stream = LiveStream(model, max_seconds=args.seconds)
         delays = []
         for start in range(0, len(audio), RATE // 2):
             began = time.perf_counter()
-            if stream.feed(RATE, audio[start : start + RATE // 2]):
+            if stream.feed(RATE, audio[start : start + RATE // 2], step):
                 delays.append((stream.steps[-1].heard_seconds, time.perf_counter() - began))
             if stream.finished:
                 break

@@ -1,13 +1,15 @@
 """Live transcription (asr_pt.streaming) on the tiny model: qwen-asr's streaming algorithm, its limits and its input
 checks, without a browser."""
 
+import functools
+
 import librosa
 import numpy as np
 import pytest
 
 from asr_pt.audio import AudioError, load_audio
 from asr_pt.models import ASRModel
-from asr_pt.streaming import LiveStream
+from asr_pt.streaming import LiveStream, transcribe_step
 
 RATE = 48000  # what a browser's microphone records at
 
@@ -15,6 +17,11 @@ RATE = 48000  # what a browser's microphone records at
 @pytest.fixture(scope="module")
 def model(tiny_model_dir):
     return ASRModel(str(tiny_model_dir), max_new_tokens=8)
+
+
+@pytest.fixture(scope="module")
+def step(model):
+    return functools.partial(transcribe_step, model)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +49,7 @@ def record_prompts(model, monkeypatch) -> list[str]:
 
 
 def test_every_two_seconds_all_audio_is_transcribed_again_with_the_text_so_far_as_prefix(
-    model, microphone, monkeypatch
+    model, step, microphone, monkeypatch
 ):
     prompts = record_prompts(model, monkeypatch)
     stream = LiveStream(model, max_seconds=30)
@@ -50,8 +57,8 @@ def test_every_two_seconds_all_audio_is_transcribed_again_with_the_text_so_far_a
     updates = []
     for piece in microphone(0) * 4:  # 7.7 s: three full chunks, the third with a prefix, and a tail
         raw_before_step.append(stream.state._raw_decoded)
-        updates.append(stream.feed(RATE, piece))
-    stream.finish()
+        updates.append(stream.feed(RATE, piece, step))
+    stream.finish(step=step)
     heard = [step.heard_seconds for step in stream.steps]
     assert heard[:-1] == [2.0 * (i + 1) for i in range(len(heard) - 1)]  # one step per full 2 s chunk, then the tail
     assert heard[-1] == pytest.approx(stream.heard_seconds) and len(stream.audio) == round(stream.heard_seconds * 16000)
@@ -65,36 +72,36 @@ def test_every_two_seconds_all_audio_is_transcribed_again_with_the_text_so_far_a
     assert stream.text and stream.finished == "the recording stopped"
 
 
-def test_streams_of_two_visitors_never_mix(model, microphone):
+def test_streams_of_two_visitors_never_mix(model, step, microphone):
     alone = {}
     for clip in (1, 2):
         stream = LiveStream(model)
         for piece in microphone(clip):
-            stream.feed(RATE, piece)
-        stream.finish()
+            stream.feed(RATE, piece, step)
+        stream.finish(step=step)
         alone[clip] = (stream.text, len(stream.audio))
     first, second = LiveStream(model), LiveStream(model)
     for a, b in zip(microphone(1), microphone(2), strict=False):  # their pieces arrive interleaved
-        first.feed(RATE, a)
-        second.feed(RATE, b)
+        first.feed(RATE, a, step)
+        second.feed(RATE, b, step)
     for stream, clip in ((first, 1), (second, 2)):
         for piece in microphone(clip)[len(microphone(1 if clip == 2 else 2)) :]:
-            stream.feed(RATE, piece)
-        stream.finish()
+            stream.feed(RATE, piece, step)
+        stream.finish(step=step)
     assert (first.text, len(first.audio)) == alone[1]
     assert (second.text, len(second.audio)) == alone[2]
     assert alone[1] != alone[2]
 
 
-def test_a_stream_stops_at_its_limit_and_says_why(model, microphone):
+def test_a_stream_stops_at_its_limit_and_says_why(model, step, microphone):
     stream = LiveStream(model, max_seconds=3)
     pieces = microphone(0) * 2
-    updates = [stream.feed(RATE, piece) for piece in pieces]
+    updates = [stream.feed(RATE, piece, step) for piece in pieces]
     assert stream.heard_seconds == 3.0 and len(stream.audio) == 48000
     assert stream.finished == "stopped at 3 s, the longest a live stream may run"
     assert [step.heard_seconds for step in stream.steps] == [2.0, 3.0]
     assert not any(updates[7:])  # nothing is heard or transcribed after the limit
-    assert stream.finish() is False
+    assert stream.finish(step=step) is False
 
 
 @pytest.mark.parametrize(
@@ -111,18 +118,18 @@ def test_a_stream_stops_at_its_limit_and_says_why(model, microphone):
         (48000, np.array(["a", "b"]), "unsupported sample type"),
     ],
 )
-def test_pieces_no_microphone_sends_are_refused(model, rate, piece, message):
+def test_pieces_no_microphone_sends_are_refused(model, step, rate, piece, message):
     stream = LiveStream(model)
     with pytest.raises(AudioError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        stream.feed(rate, piece)
+        stream.feed(rate, piece, step)
     assert stream.heard_seconds == 0
 
 
-def test_the_sample_rate_cannot_change_mid_stream(model):
+def test_the_sample_rate_cannot_change_mid_stream(model, step):
     stream = LiveStream(model)
-    stream.feed(48000, np.zeros(4800, np.int16))
+    stream.feed(48000, np.zeros(4800, np.int16), step)
     with pytest.raises(AudioError, match="changed from 48000 to 16000 Hz"):
-        stream.feed(16000, np.zeros(1600, np.int16))
+        stream.feed(16000, np.zeros(1600, np.int16), step)
 
 
 def test_an_unknown_language_is_refused(model):

@@ -23,7 +23,7 @@ from asr_pt.review.store import ReviewStore
 from asr_pt.ui import Models
 from asr_pt.ui.gpu import on_gpu
 
-TRANSCRIBE = "make_transcribe.<locals>.run"
+TRANSCRIBE = "make_compare.<locals>.run"
 TIME_TEXTS = "WordTimer.__init__.<locals>.time_texts"
 MANY_FILES = "BatchTranscriber._transcribe_uploads"
 

@@ -18,7 +18,7 @@ from asr_pt.ui.batch import batch_tab
 from asr_pt.ui.data import DataTab
 from asr_pt.ui.explorer import ExplorerTab
 from asr_pt.ui.handouts import Handouts
-from asr_pt.ui.live import live_tab
+from asr_pt.ui.live import RECORDER_RETRY_HEAD, live_tab
 from asr_pt.ui.login import Login, ReviewAccess
 from asr_pt.ui.review import KEYBOARD_HEAD, ReviewTab
 from asr_pt.ui.send_to_review import SendRate, send_to_review_button
@@ -108,8 +108,8 @@ def build_demo(
                 transcribe_timings(demo, word_timer, transcribed, max_seconds)
                 if store is not None:
                     send_to_review_button(store, transcribed.last, max_seconds, send_rate, settings.trust_proxy)
-            with gr.Tab("Live microphone"):
-                live_tab(demo, models, settings.stream_max_seconds)
+            with gr.Tab("Live microphone", render_children=True):  # its recorder loads with the page
+                live_tab(demo, models, settings.stream_max_seconds, settings.stream_limit)
             with gr.Tab("Many files"):
                 batch_tab(models, settings, store, send_rate)
             if store is not None:
@@ -144,4 +144,6 @@ def launch(demo: gr.Blocks, settings: Settings = DEFAULTS, **kwargs):
     max_file_size = math.ceil(settings.demo_max_seconds * MAX_BYTES_PER_SECOND)
     theme = gr.themes.Soft(primary_hue="emerald", secondary_hue="amber")
     kwargs.setdefault("state_session_capacity", settings.session_capacity)
-    return demo.launch(max_file_size=max_file_size, theme=theme, css=CSS, head=KEYBOARD_HEAD, **kwargs)
+    return demo.launch(
+        max_file_size=max_file_size, theme=theme, css=CSS, head=KEYBOARD_HEAD + RECORDER_RETRY_HEAD, **kwargs
+    )

@@ -70,10 +70,9 @@ def refuse(error: Exception) -> gr.Error:
     return gr.Error(str(error), print_exception=False)
 
 
-def make_transcribe(models: Models, max_seconds: float, kept: Container[str] = ()):
-    """The `/transcribe` endpoint: audio file, language, context, reference -> `Comparison.to_dict()`, and the
-    session's `LastClip` (a gr.State, not part of the API). Uploads are deleted once read; `kept` are not."""
-    uploads = RecentUploads()
+def make_compare(models: Models):
+    """Both models on a clip already read: `(clip, language, context, reference)` -> (`Comparison.to_dict()`, the
+    session's `LastClip`), the models run in one `spaces.GPU` call on ZeroGPU. Bad input is refused in its words."""
 
     def run(clip: Audio, language: str, context: str, reference: str) -> Comparison:
         try:
@@ -85,16 +84,7 @@ def make_transcribe(models: Models, max_seconds: float, kept: Container[str] = (
 
     run = on_gpu(run, gpu_seconds, models.zero_gpu, list(models.by_side.values()))
 
-    def transcribe(
-        audio: str | None,
-        language: str = DEFAULT_LANGUAGE,
-        context: str = "",
-        reference: str = "",
-    ) -> tuple[dict, LastClip]:
-        try:
-            clip = uploads.read(audio, max_seconds, kept)
-        except ValueError as error:  # AudioError
-            raise refuse(error) from error
+    def compare_clip(clip: Audio, language: str, context: str, reference: str) -> tuple[dict, LastClip]:
         comparison = run(clip, language, context, reference)
         runs = comparison.runs
         kept_clip = LastClip(
@@ -104,6 +94,27 @@ def make_transcribe(models: Models, max_seconds: float, kept: Container[str] = (
             model_ids={side: run.model_id for side, run in runs.items()},
         )
         return comparison.to_dict(), kept_clip
+
+    return compare_clip
+
+
+def make_transcribe(models: Models, max_seconds: float, kept: Container[str] = ()):
+    """The `/transcribe` endpoint: audio file, language, context, reference -> `Comparison.to_dict()`, and the
+    session's `LastClip` (a gr.State, not part of the API). Uploads are deleted once read; `kept` are not."""
+    uploads = RecentUploads()
+    compare_clip = make_compare(models)
+
+    def transcribe(
+        audio: str | None,
+        language: str = DEFAULT_LANGUAGE,
+        context: str = "",
+        reference: str = "",
+    ) -> tuple[dict, LastClip]:
+        try:
+            clip = uploads.read(audio, max_seconds, kept)
+        except ValueError as error:  # AudioError: bad input, told in its words
+            raise refuse(error) from error
+        return compare_clip(clip, language, context, reference)
 
     return transcribe
 
