@@ -22,10 +22,13 @@ from asr_pt.ui.transcribe import read_examples
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     settings = from_environment()
-    models = Models.from_settings(settings, warm_up=Path(read_examples()[0][0]))  # a first run times the CPU
+    # A first run times the CPU; on ZeroGPU there is none (a model runs only inside a GPU call, asr_pt.ui.gpu).
+    models = Models.from_settings(settings, warm_up=Path(read_examples()[0][0]))
     aligner = Aligner(settings.aligner_model)  # loaded the first time word timings are asked for
     if settings.zero_gpu:
-        models.load()  # ZeroGPU moves weights to the GPU it lends only when they are loaded before the first call
+        # ZeroGPU moves weights to the GPU it lends only when they are loaded in this process before the first call;
+        # a worker that loaded them itself would lose them with the worker.
+        models.load()
         with contextlib.suppress(ModelLoadError):  # the word timings box says why
             aligner.load()
     else:

@@ -232,9 +232,11 @@ class ASRModel(LazyModel):
         self._finished_rows: list[bool] = []
         self._scored_rows: list[tuple[list[int], list[float]]] = []  # per generated row: new tokens, their log-probs
         self._recent_rtfs: deque[float] = deque(maxlen=8)
+        self.rtf_count = 0  # real-time factors recorded so far (the median is of the last few)
         self._generation_limits: dict = {}  # this batch's max_new_tokens and max_time, set under the generate lock
         self._timed_out: list[bool] = []
-        self._waiting = 0  # requests waiting for, or holding, the generate lock
+        self._waiting = 0  # requests waiting for, or holding, the generate lock (or in a GPU worker)
+        self._in_workers = 0  # requests running this model in a ZeroGPU worker
         self._waiting_lock = threading.Lock()
 
     @property
@@ -248,9 +250,29 @@ class ASRModel(LazyModel):
         """Median real-time factor of the last few requests on this machine (None before the first)."""
         return statistics.median(self._recent_rtfs) if self._recent_rtfs else None
 
+    def record_rtf(self, rtf: float) -> None:
+        """One request's real-time factor: measured here, or in a ZeroGPU worker and handed back."""
+        self._recent_rtfs.append(rtf)
+        self.rtf_count += 1
+
+    def rtfs_since(self, count: int) -> list[float]:
+        """The real-time factors recorded after the `count`th (as many as are kept)."""
+        new = min(self.rtf_count - count, len(self._recent_rtfs))
+        return list(self._recent_rtfs)[-new:] if new > 0 else []
+
+    @contextmanager
+    def running_in_worker(self) -> Iterator[None]:
+        """Counts a request that runs this model in a ZeroGPU worker as waiting for it, and the model as busy, for
+        as long as the request lasts: the worker's own counts never come back to this process."""
+        self._count_waiting(+1, in_workers=1)
+        try:
+            yield
+        finally:
+            self._count_waiting(-1, in_workers=-1)
+
     @property
     def busy(self) -> bool:
-        return self._generate_lock.locked()
+        return self._generate_lock.locked() or self._in_workers > 0
 
     @property
     def waiting(self) -> int:
@@ -348,7 +370,7 @@ class ASRModel(LazyModel):
             scored = iter(list(self._scored_rows))
             timed_out = any(self._timed_out)
         total = sum(durations)
-        self._recent_rtfs.append(elapsed / total)
+        self.record_rtf(elapsed / total)
         transcripts = []
         for audio, audio_seconds, result in zip(audios, durations, results, strict=True):
             chunks = len(split_audio_into_chunks(audio, SAMPLE_RATE, MAX_ASR_INPUT_SECONDS))
@@ -436,9 +458,10 @@ class ASRModel(LazyModel):
         finally:
             self._count_waiting(-1)
 
-    def _count_waiting(self, change: int) -> None:
+    def _count_waiting(self, change: int, in_workers: int = 0) -> None:
         with self._waiting_lock:
             self._waiting += change
+            self._in_workers += in_workers
 
     def _check_context(self, model, context: str) -> None:
         if self.max_context_tokens is None or not context:

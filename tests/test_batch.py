@@ -16,7 +16,7 @@ from asr_pt.batch import transcribe_many
 from asr_pt.metrics import score_pair
 from asr_pt.models import ASRModel, ModelLoadError
 from asr_pt.review.store import ReviewStore
-from asr_pt.ui.batch import send_batch_to_review, show_batch, transcribe_files
+from asr_pt.ui.batch import BatchTranscriber, send_batch_to_review, show_batch
 from asr_pt.ui.send_to_review import SendRate
 from asr_pt.ui.status import Models
 from asr_pt.uploads import Upload, UploadError, gather
@@ -139,7 +139,7 @@ def test_a_broken_zip_or_an_unzippable_member_is_told(tmp_path, speech_clips):
 def test_the_tab_keeps_the_batch_server_side_and_writes_safe_downloads(models, speech_clips, tmp_path):
     evil = tmp_path / "=HYPERLINK(1).wav"
     evil.write_bytes(speech_clips[1][0].read_bytes())
-    rows, session = transcribe_files(models, [str(speech_clips[0][0]), str(evil)], "Portuguese", None, DEMO_SETTINGS)
+    rows, session = BatchTranscriber(models, DEMO_SETTINGS)([str(speech_clips[0][0]), str(evil)], "Portuguese", None)
     table, csv_path, jsonl_path, summary = show_batch(session)
     assert [row["file"] for row in rows] == [speech_clips[0][0].name, evil.name] == [r[0] for r in table]
     assert "**2** files transcribed" in summary
@@ -157,7 +157,7 @@ def test_send_all_to_review_sends_what_the_models_wrote_once_and_within_the_limi
     with pytest.raises(gr.Error, match="Transcribe files first"):
         send_batch_to_review(store, None, SendRate(), 2, "10.0.0.1")
     files = [str(path) for path, _ in speech_clips[:3]] + [str(tmp_path)]  # a folder: not audio
-    rows, session = transcribe_files(models, files, "Portuguese", None, DEMO_SETTINGS)
+    rows, session = BatchTranscriber(models, DEMO_SETTINGS)(files, "Portuguese", None)
     rate = SendRate(limit=12)  # a visitor's share: 3
     assert send_batch_to_review(store, session, rate, 2, "10.0.0.1") == (
         "Sent 2 new clips to review. Thank you! 1 were not sent (a limit on sends was reached; try later)."
@@ -167,14 +167,14 @@ def test_send_all_to_review_sends_what_the_models_wrote_once_and_within_the_limi
     with pytest.raises(gr.Error, match="at most 2 clips") as refused:  # the session's limit: the third waits
         send_batch_to_review(store, session, rate, 2, "10.0.0.1")
     assert "2 were in the review queue already" in str(refused.value)
-    _, other_session = transcribe_files(models, files, "Portuguese", None, DEMO_SETTINGS)
+    _, other_session = BatchTranscriber(models, DEMO_SETTINGS)(files, "Portuguese", None)
     assert send_batch_to_review(store, other_session, rate, 2, "10.0.0.1") == (
         "Sent 1 new clips to review. Thank you! 2 were in the review queue already."  # duplicates cost nothing
     )
     assert (
         send_batch_to_review(store, other_session, rate, 2, "10.0.0.1") == "This batch is in review already. Thank you!"
     )
-    _, third_session = transcribe_files(models, files[:1] + files[3:], "Portuguese", None, DEMO_SETTINGS)
+    _, third_session = BatchTranscriber(models, DEMO_SETTINGS)(files[:1] + files[3:], "Portuguese", None)
     assert send_batch_to_review(store, third_session, rate, 2, "10.0.0.2").startswith("Sent 0 new clips")
     assert sum(store.counts().values()) == 3
 
@@ -185,9 +185,9 @@ def test_send_all_to_review_sends_what_the_models_wrote_once_and_within_the_limi
 )
 def test_the_endpoint_refuses_what_is_not_a_list_of_uploads(models, files, message):
     with pytest.raises(gr.Error, match=message):
-        transcribe_files(models, files, "Portuguese", None, DEMO_SETTINGS)
+        BatchTranscriber(models, DEMO_SETTINGS)(files, "Portuguese", None)
 
 
 def test_an_unknown_language_is_refused(models, speech_clips):
     with pytest.raises(gr.Error, match="unsupported language"):
-        transcribe_files(models, [str(speech_clips[0][0])], "Klingon", None, DEMO_SETTINGS)
+        BatchTranscriber(models, DEMO_SETTINGS)([str(speech_clips[0][0])], "Klingon", None)

@@ -25,7 +25,7 @@ from asr_pt.review.store import ReviewStore
 from asr_pt.ui import build_demo, launch
 from asr_pt.ui.login import NOT_LOGGED_IN, ReviewAccess
 from asr_pt.ui.send_to_review import LastClip
-from asr_pt.ui.timings import item_timings, seek, transcript_timings, words_html
+from asr_pt.ui.timings import WordTimer, item_timings, seek, transcript_timings, words_html
 
 INJECTION = (
     "<img src=x onerror=window.pwned=1> ${window.pwned=2} {{constructor}} `x` \" ' &amp; <script>pwned=3</script>"
@@ -33,8 +33,8 @@ INJECTION = (
 
 
 @pytest.fixture(scope="module")
-def aligner(tiny_aligner_dir) -> Aligner:
-    return Aligner(str(tiny_aligner_dir))
+def timer(tiny_aligner_dir) -> WordTimer:
+    return WordTimer(Aligner(str(tiny_aligner_dir)))
 
 
 @pytest.fixture(scope="module")
@@ -93,47 +93,47 @@ def last_clip(path, texts: dict) -> LastClip:
     return LastClip(pcm=to_pcm16(load_audio(path)), reference="", texts=texts, model_ids={})
 
 
-def test_the_transcribe_box_times_both_transcripts_and_survives_a_forged_result(aligner, speech_clips):
+def test_the_transcribe_box_times_both_transcripts_and_survives_a_forged_result(timer, speech_clips):
     path, sentence = speech_clips[2]
     last = last_clip(path, {"finetuned": sentence, "base": None})
     result = {"runs": {"finetuned": {"transcript": {"text": sentence, "language": "Portuguese"}}}}
-    status, finetuned, base = transcript_timings(aligner, True, last, result)
+    status, finetuned, base = transcript_timings(timer, True, last, result)
     assert "ready" in status and Tags(finetuned).text.count("Subtitles") == 1
     assert finetuned.count('class="timed-word"') == len(sentence.split())
     assert "could not be loaded" in base
-    assert transcript_timings(aligner, False, last, result)[1:] == ["", ""]  # unticked
-    assert transcript_timings(aligner, True, None, result)[1:] == ["", ""]  # a new clip, not transcribed yet
+    assert transcript_timings(timer, False, last, result)[1:] == ["", ""]  # unticked
+    assert transcript_timings(timer, True, None, result)[1:] == ["", ""]  # a new clip, not transcribed yet
     for forged in (None, "runs", {"runs": "x"}, {"runs": {"finetuned": 5}}):  # the language falls back to Portuguese
-        assert transcript_timings(aligner, True, last, forged)[1] == finetuned
+        assert transcript_timings(timer, True, last, forged)[1] == finetuned
     forged = {"runs": {"finetuned": {"transcript": {"text": "not what is aligned", "language": {"not": "a language"}}}}}
-    assert "transcript&#x27;s language" in transcript_timings(aligner, True, last, forged)[1]
+    assert "transcript&#x27;s language" in transcript_timings(timer, True, last, forged)[1]
     too_long = last_clip(path, {"finetuned": "palavra " * MAX_TEXT_CHARS, "base": ""})
-    _, finetuned, base = transcript_timings(aligner, True, too_long, result)
+    _, finetuned, base = transcript_timings(timer, True, too_long, result)
     assert "too long to time" in finetuned and "no transcript to time" in base
 
 
 def test_an_unavailable_aligner_is_explained_and_nothing_else_breaks(tmp_path, speech_clips):
-    missing = Aligner(str(tmp_path / "no-aligner"))
+    missing = WordTimer(Aligner(str(tmp_path / "no-aligner")))
     last = last_clip(speech_clips[0][0], {"finetuned": "olá", "base": "olá"})
     status, finetuned, base = transcript_timings(missing, True, last, None)
     assert "Word timings are unavailable" in status and "ASR_PT_ALIGNER_MODEL" in status
     assert "no folder" in finetuned and "no folder" in base
 
 
-def test_review_timings_are_for_reviewers_only(aligner, tmp_path, reviewers):
+def test_review_timings_are_for_reviewers_only(timer, tmp_path, reviewers):
     store = ReviewStore(tmp_path / "data")
     queue_clips(store, 1)
     review, _ = review_page(store, reviewers, tmp_path / "handouts")
     login = review.login
     for token in (None, "", "forged"):
         with pytest.raises(gr.Error, match=NOT_LOGGED_IN):
-            item_timings(aligner, store, login, token, True, "1:0", "O gato dorme.")
+            item_timings(timer, store, login, token, True, "1:0", "O gato dorme.")
     token = review.log_in("ana", "segredo", None)[0]
-    assert item_timings(aligner, store, login, token, True, "1:0", "O gato dorme.") == ""  # nothing shown to her yet
+    assert item_timings(timer, store, login, token, True, "1:0", "O gato dorme.") == ""  # nothing shown to her yet
     key = review.show_next(token)[0]
-    assert item_timings(aligner, store, login, token, False, key, "O gato dorme.") == ""  # unticked
-    assert item_timings(aligner, store, login, None, True, "", "O gato dorme.") == ""  # logged out: nothing on screen
-    markup = item_timings(aligner, store, login, token, True, "9:9", "O gato dorme.")  # the item is hers, not the key's
+    assert item_timings(timer, store, login, token, False, key, "O gato dorme.") == ""  # unticked
+    assert item_timings(timer, store, login, None, True, "", "O gato dorme.") == ""  # logged out: nothing on screen
+    markup = item_timings(timer, store, login, token, True, "9:9", "O gato dorme.")  # the item is hers, not the key's
     assert markup.count('class="timed-word"') == 3 and "item-1.srt" in markup
 
 

@@ -14,25 +14,26 @@ import csv
 import json
 import shutil
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
-from asr_pt.audio import MAX_BYTES_PER_SECOND, AudioError, content_hash, load_audio, write_wav
+from asr_pt.audio import MAX_BYTES_PER_SECOND, AudioError, content_hash, declared_seconds, load_audio, write_wav
 from asr_pt.batch import FileResult, transcribe_many
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from asr_pt.review.store import ReviewStore
 from asr_pt.settings import Settings
 from asr_pt.ui.clients import request_address
+from asr_pt.ui.gpu import models_gpu_seconds, on_gpu
 from asr_pt.ui.languages import language_choices
 from asr_pt.ui.scratch import remove_leftovers, scratch_folder
 from asr_pt.ui.send_to_review import SendRate
 from asr_pt.ui.status import TITLES, Models, log
 from asr_pt.ui.transcribe import seconds_words
 from asr_pt.ui.uploads import remove_upload
-from asr_pt.uploads import UploadError, gather
+from asr_pt.uploads import Upload, UploadError, gather
 
 SESSION_SECONDS = 3600  # a session's batch is kept this long after its last use
 HEADERS = ["file", "seconds", TITLES[FINETUNED], TITLES[BASE], "WER %", "flags"]
@@ -57,67 +58,94 @@ class BatchSession:
         """Forget the last batch; returns an empty folder for this one's unpacked files."""
         for kind in ("batch", "clips"):
             shutil.rmtree(self.folder / kind, ignore_errors=True)
-        (self.folder / "clips").mkdir()
+        self.clips.mkdir()
         self.rows, self.sent = [], False
         return self.folder / "batch"
 
-    def keep(self, index: int, samples: np.ndarray) -> None:
-        """Keeps a transcribed clip for "send all to review" (by its index, so a GPU worker's files are found too)."""
-        write_wav(self.clip(index), samples)
+    @property
+    def clips(self) -> Path:
+        return self.folder / "clips"
 
     def clip(self, index: int) -> Path:
-        return self.folder / "clips" / f"{index:04d}.wav"
+        return clip_path(self.clips, index)
 
 
-def transcribe_files(
-    models: Models,
-    files: list[str] | None,
-    language: str,
-    session: BatchSession | None,
-    settings: Settings,
-    progress=None,
-) -> tuple[list[dict], BatchSession]:
-    """The `/transcribe_many` endpoint: files and language -> one row per file, within the settings' batch limits;
-    the session keeps the batch."""
-    if not files:
-        raise gr.Error("Upload audio files (or a zip of them) first.")
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        raise gr.Error("Expected a list of uploaded files.")
-    session = session or BatchSession()
-    folder = session.start()
+def clip_path(clips: Path, index: int) -> Path:
+    """Where a batch's clip is kept for "send all to review": by its index, so a GPU worker's files are found too."""
+    return clips / f"{index:04d}.wav"
 
-    def report(done: int, total: int) -> None:
-        if progress is not None:
+
+class BatchTranscriber:
+    """The `/transcribe_many` endpoint: both models on a visitor's files within the settings' batch limits.
+
+    On ZeroGPU the batch is one `spaces.GPU` call, asking for the time both models take on the audio the headers
+    declare: the files are checked and unpacked here, their paths go to the worker, which decodes them, writes the
+    clips kept for review to the session's folder (the disk is shared, the memory is not) and hands back the rows.
+    Progress then shows the GPU call as a whole: the worker's progress stays in the worker."""
+
+    def __init__(self, models: Models, settings: Settings):
+        self.models, self.settings = models, settings
+
+        def gpu_seconds(uploads: list[Upload], language: str, clips: Path, progress: Callable | None) -> int:
+            declared = sum(declared_seconds(u.path) or settings.demo_max_seconds for u in uploads if u.path)
+            return models_gpu_seconds(min(declared, settings.batch_max_seconds))
+
+        self._transcribe = on_gpu(self._transcribe_uploads, gpu_seconds, models.zero_gpu, list(models.by_side.values()))
+
+    def _transcribe_uploads(
+        self, uploads: list[Upload], language: str, clips: Path, progress: Callable[[int, int], None] | None
+    ) -> list[FileResult]:
+        try:
+            return transcribe_many(
+                uploads,
+                self.models[FINETUNED],
+                self.models[BASE],
+                language=language,
+                batch_size=self.settings.batch_size,
+                max_seconds=self.settings.demo_max_seconds,
+                max_total_seconds=self.settings.batch_max_seconds,
+                progress=progress,
+                keep=lambda index, samples: write_wav(clip_path(clips, index), samples),
+            )
+        except (ValueError, ModelLoadError) as error:  # a gr.Error reaches the page as it is, from a worker too
+            log.info("batch refused: %s", error)
+            raise gr.Error(str(error), print_exception=False) from error
+
+    def __call__(
+        self, files: list[str] | None, language: str, session: BatchSession | None, progress=None
+    ) -> tuple[list[dict], BatchSession]:
+        """Files and language -> one row per file; the session keeps the batch."""
+        if not files:
+            raise gr.Error("Upload audio files (or a zip of them) first.")
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise gr.Error("Expected a list of uploaded files.")
+        session = session or BatchSession()
+        folder = session.start()
+
+        def report(done: int, total: int) -> None:
             progress(done / total, desc=f"{done} of {total} files")
 
-    try:
-        uploads = gather(
-            files,
-            folder,
-            max_files=settings.batch_max_files,
-            max_bytes=round(settings.batch_max_seconds * MAX_BYTES_PER_SECOND),
-        )
-        rows = transcribe_many(
-            uploads,
-            models[FINETUNED],
-            models[BASE],
-            language=language,
-            batch_size=settings.batch_size,
-            max_seconds=settings.demo_max_seconds,
-            max_total_seconds=settings.batch_max_seconds,
-            progress=report,
-            keep=session.keep,
-        )
-    except (UploadError, ValueError, ModelLoadError) as error:
-        log.info("batch refused: %s", error)
-        raise gr.Error(str(error), print_exception=False) from error
-    finally:  # what was sent and unpacked is read: it goes, refused, failed or done
-        shutil.rmtree(folder, ignore_errors=True)
-        for path in files:
-            remove_upload(path)
-    session.rows = rows
-    session.model_ids = {side: models[side].model_id for side in (FINETUNED, BASE)}
-    return [row.to_dict() for row in rows], session
+        try:
+            uploads = gather(
+                files,
+                folder,
+                max_files=self.settings.batch_max_files,
+                max_bytes=round(self.settings.batch_max_seconds * MAX_BYTES_PER_SECOND),
+            )
+            if progress is not None and self.models.zero_gpu:
+                progress(0, desc=f"{len(uploads)} files on a GPU")
+            plain_progress = report if progress is not None and not self.models.zero_gpu else None
+            rows = self._transcribe(uploads, language, session.clips, plain_progress)
+        except UploadError as error:
+            log.info("batch refused: %s", error)
+            raise gr.Error(str(error), print_exception=False) from error
+        finally:  # what was sent and unpacked is read: it goes, refused, failed or done
+            shutil.rmtree(folder, ignore_errors=True)
+            for path in files:
+                remove_upload(path)
+        session.rows = rows
+        session.model_ids = {side: self.models[side].model_id for side in (FINETUNED, BASE)}
+        return [row.to_dict() for row in rows], session
 
 
 def spreadsheet_safe(value: object) -> object:
@@ -239,8 +267,10 @@ def batch_tab(models: Models, settings: Settings, store: ReviewStore | None, rat
     with gr.Accordion("API result (what `/transcribe_many` returns)", open=False):
         result = gr.JSON(label="result")
 
+    transcribe_files = BatchTranscriber(models, settings)
+
     def run(files, language, session, progress=gr.Progress()):  # noqa: B008 (how Gradio asks for a progress bar)
-        return transcribe_files(models, files, language, session, settings, progress)
+        return transcribe_files(files, language, session, progress)
 
     button.click(run, [files, language, session], [result, session], api_name="transcribe_many").success(
         show_batch, session, [table, csv_file, jsonl_file, summary], api_visibility="private"

@@ -23,7 +23,7 @@ from asr_pt.ui.login import Login, ReviewAccess
 from asr_pt.ui.review import KEYBOARD_HEAD, ReviewTab
 from asr_pt.ui.send_to_review import SendRate, send_to_review_button
 from asr_pt.ui.status import Models, status_markdown
-from asr_pt.ui.timings import review_timings, transcribe_timings
+from asr_pt.ui.timings import WordTimer, review_timings, transcribe_timings
 from asr_pt.ui.transcribe import transcribe_tab
 
 # Every 10 minutes, delete what Gradio cached more than 30 minutes ago: above all uploads that no request used (a
@@ -36,7 +36,7 @@ CSS = """
 
 
 def review_tabs(
-    demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, aligner: Aligner, settings: Settings
+    demo: gr.Blocks, store: ReviewStore, access: ReviewAccess, word_timer: WordTimer, settings: Settings
 ) -> None:
     """The Review, Data and Explorer tabs, inside the page's `gr.Tabs`, sharing one login."""
     handouts = Handouts()
@@ -45,7 +45,7 @@ def review_tabs(
         login = Login(access, ReviewerSessions(), LoginThrottle(), trust_proxy=settings.trust_proxy)
         review = ReviewTab(demo, store, login, handouts)
         with review.timings_slot:
-            review_timings(aligner, store, login, review.key, review.editor, review.audio)
+            review_timings(word_timer, store, login, review.key, review.editor, review.audio)
     with gr.Tab("Data") as data:
         tab = DataTab(store, login, handouts)
     data.select(tab.figures, login.token, tab.outputs, api_visibility="private")
@@ -91,7 +91,7 @@ def build_demo(
     """The page, within the settings' limits; with a review store it also has "send to review" and the Review,
     Data and Explorer tabs. Word timings use `aligner`, by default the one the settings name (loaded the first time
     it is asked for)."""
-    aligner = aligner or Aligner(settings.aligner_model)
+    word_timer = WordTimer(aligner or Aligner(settings.aligner_model), settings.zero_gpu)
     max_seconds = settings.demo_max_seconds
     with gr.Blocks(title="Qwen3-ASR Portuguese: fine-tuned vs zero-shot", delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown(
@@ -105,7 +105,7 @@ def build_demo(
         with gr.Tabs():
             with gr.Tab("Transcribe"):
                 transcribed = transcribe_tab(models, status, max_seconds)
-                transcribe_timings(demo, aligner, transcribed, max_seconds)
+                transcribe_timings(demo, word_timer, transcribed, max_seconds)
                 if store is not None:
                     send_to_review_button(store, transcribed.last, max_seconds, send_rate, settings.trust_proxy)
             with gr.Tab("Live microphone"):
@@ -113,7 +113,7 @@ def build_demo(
             with gr.Tab("Many files"):
                 batch_tab(models, settings, store, send_rate)
             if store is not None:
-                review_tabs(demo, store, access or ReviewAccess.from_settings(settings), aligner, settings)
+                review_tabs(demo, store, access or ReviewAccess.from_settings(settings), word_timer, settings)
 
         timer = gr.Timer(1.0)
 

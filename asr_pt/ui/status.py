@@ -35,12 +35,14 @@ class Models:
     """The page's two models, loaded in a background thread from start, so the page is up while they load.
 
     With a `warm_up` clip, each model transcribes it once loaded: the first run of a model is the slowest, and its
-    time gives the page a measured real-time factor to tell visitors how long they will wait.
+    time gives the page a measured real-time factor to tell visitors how long they will wait. With `zero_gpu`, the
+    tabs run them only inside `spaces.GPU` calls (`asr_pt.ui.gpu`), and there is no warm-up: it would run outside one.
     """
 
-    def __init__(self, finetuned: ASRModel, base: ASRModel, warm_up: Path | None = None):
+    def __init__(self, finetuned: ASRModel, base: ASRModel, warm_up: Path | None = None, zero_gpu: bool = False):
         self.by_side = {FINETUNED: finetuned, BASE: base}
-        self.warm_up = warm_up
+        self.warm_up = None if zero_gpu else warm_up
+        self.zero_gpu = zero_gpu
         self._settled_callbacks: list[Callable[[], None]] = []
         self._callbacks_lock = threading.Lock()
 
@@ -49,7 +51,7 @@ class Models:
         """The models the settings name, in int8 on a CPU unless ASR_PT_DTYPE says otherwise (README, Real size)."""
         dtype = default_dtype(default_device(), SERVING_CPU_DTYPE, settings.dtype)
         ids = (settings.finetuned_model, settings.base_model)
-        return cls(*(demo_model(model_id, settings, dtype) for model_id in ids), warm_up)
+        return cls(*(demo_model(model_id, settings, dtype) for model_id in ids), warm_up, settings.zero_gpu)
 
     def __getitem__(self, side: str) -> ASRModel:
         return self.by_side[side]

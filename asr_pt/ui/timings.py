@@ -9,27 +9,29 @@ left behind on the server.
 from __future__ import annotations
 
 import html
+import math
 import urllib.parse
 from collections.abc import Sequence
 
 import gradio as gr
+import numpy as np
 
 from asr_pt.alignment import Aligner, WordTiming
-from asr_pt.audio import SAMPLE_RATE
+from asr_pt.audio import SAMPLE_RATE, AudioError, load_audio
 from asr_pt.compare import BASE, FINETUNED
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from asr_pt.review.items import StoreError
 from asr_pt.review.store import ReviewStore
 from asr_pt.settings import fields_env
 from asr_pt.subtitles import to_srt, to_webvtt
+from asr_pt.ui.gpu import on_gpu
 from asr_pt.ui.login import Login
 from asr_pt.ui.send_to_review import LastClip
 from asr_pt.ui.status import TITLES, log
-from asr_pt.ui.transcribe import TranscribeTab, spaces
+from asr_pt.ui.transcribe import TranscribeTab
 from asr_pt.ui.uploads import RecentUploads
 
 ALIGNER_ENV = fields_env("aligner_model")
-GPU_SECONDS = 60  # on ZeroGPU: two alignments of a clip of at most 3 minutes
 TICK_LABEL = "Word timings: time each word of the transcripts; click a word to play the clip from there"
 # A click on a timed word asks the server to move the player (gr.Audio's playback_position); Gradio's player keeps
 # its audio element to itself, so this is the documented way in.
@@ -96,30 +98,56 @@ def time_words(aligner: Aligner, audio, text: str, language: str, max_seconds: f
         return str(error)
 
 
-def on_gpu(function):
-    """On a ZeroGPU Space the GPU is lent per call; elsewhere the function runs as it is."""
-    return spaces.GPU(duration=GPU_SECONDS)(function) if spaces is not None else function
+def alignment_seconds(samples: np.ndarray, texts: Sequence[tuple[str, str]], max_seconds: float | None) -> int:
+    """The GPU time to ask ZeroGPU for timing `texts` against one clip: a fraction of the clip per text, plus the
+    worker's start (two texts of a 3-minute clip: a minute)."""
+    return math.ceil(10 + len(texts) * len(samples) / SAMPLE_RATE / 7)
 
 
-def transcript_timings(aligner: Aligner, ticked: bool, last: LastClip | None, result: dict | None) -> list[str]:
-    """The Transcribe tab's word timings: the box's status and, per model, its timed words (empty when unticked).
+class WordTimer:
+    """The aligner as the page uses it: `time_texts(samples, [(text, language)], max_seconds)` -> per text its
+    words or why there are none, one `spaces.GPU` call per use on ZeroGPU (16 kHz samples in, words out)."""
+
+    def __init__(self, aligner: Aligner, zero_gpu: bool = False):
+        self.aligner = aligner
+
+        def time_texts(
+            samples: np.ndarray, texts: Sequence[tuple[str, str]], max_seconds: float | None
+        ) -> list[list[WordTiming] | str]:
+            audio = (samples, SAMPLE_RATE)
+            return [time_words(aligner, audio, text, language, max_seconds) for text, language in texts]
+
+        self.time_texts = on_gpu(time_texts, alignment_seconds, zero_gpu)
+
+    @property
+    def status(self) -> str:
+        return aligner_status(self.aligner)
+
+
+def transcript_timings(timer: WordTimer, ticked: bool, last: LastClip | None, result: dict | None) -> list[str]:
+    """The Transcribe tab's word timings: the box's status and, per model, its timed words (empty when unticked,
+    and then no GPU is asked for).
 
     The clip and the texts are the session's last comparison, kept on the server. Only each text's language comes
     from `result`, the page's last `/transcribe` result as the browser sends it back: the aligner checks it like any
     visitor's input, and a forged one can only spoil the sender's own timings."""
     if not ticked or last is None:
-        return [aligner_status(aligner), "", ""]
-    pages = []
+        return [timer.status, "", ""]
+    words: dict[str, list[WordTiming] | str] = {}
     for side in (FINETUNED, BASE):
         text = last.texts.get(side)
         if text is None:
-            words = "no transcript: the model could not be loaded"
+            words[side] = "no transcript: the model could not be loaded"
         elif not text:
-            words = "no transcript to time"
-        else:
-            words = time_words(aligner, (last.pcm, SAMPLE_RATE), text, transcript_language(result, side), None)
-        pages.append(words_html(TITLES[side], words, TITLES[side].lower().replace(" ", "-")))
-    return [aligner_status(aligner), *pages]
+            words[side] = "no transcript to time"
+    to_time = [side for side in (FINETUNED, BASE) if side not in words]
+    if to_time:
+        texts = [(last.texts[side], transcript_language(result, side)) for side in to_time]
+        words |= zip(to_time, timer.time_texts(last.pcm, texts, None), strict=True)
+    pages = [
+        words_html(TITLES[side], words[side], TITLES[side].lower().replace(" ", "-")) for side in (FINETUNED, BASE)
+    ]
+    return [timer.status, *pages]
 
 
 def transcript_language(result: dict | None, side: str):
@@ -130,18 +158,17 @@ def transcript_language(result: dict | None, side: str):
         return DEFAULT_LANGUAGE
 
 
-def word_timings_endpoint(aligner: Aligner, max_seconds: float | None):
+def word_timings_endpoint(timer: WordTimer, max_seconds: float | None):
     """`/word_timings`: audio file, text, language -> [{word, start, end}] in seconds; bad input is a gr.Error."""
 
     uploads = RecentUploads()
 
-    @on_gpu
     def word_timings(audio: str | None, text: str, language: str) -> list[dict]:
         try:
             clip = uploads.read(audio, max_seconds)  # the upload is deleted once read, as /transcribe's
         except ValueError as error:
             raise gr.Error(str(error), print_exception=False) from error
-        words = time_words(aligner, (clip.samples, SAMPLE_RATE), text, language, max_seconds)
+        [words] = timer.time_texts(clip.samples, [(text, language)], max_seconds)
         if isinstance(words, str):
             raise gr.Error(words, print_exception=False)
         return [word.to_dict() for word in words]
@@ -175,25 +202,24 @@ def timed_words_view(elem_id: str, player: gr.Audio) -> gr.HTML:
     return view
 
 
-def transcribe_timings(demo: gr.Blocks, aligner: Aligner, tab: TranscribeTab, max_seconds: float) -> None:
+def transcribe_timings(demo: gr.Blocks, timer: WordTimer, tab: TranscribeTab, max_seconds: float) -> None:
     """The Transcribe tab's "word timings" box, and the `/word_timings` endpoint."""
     with gr.Group():
         ticked = gr.Checkbox(False, label=TICK_LABEL, elem_id="timings-tick")
-        status = gr.Markdown(aligner_status(aligner), elem_id="timings-status")
+        status = gr.Markdown(timer.status, elem_id="timings-status")
         with gr.Row(equal_height=False):
             views = [timed_words_view(f"{side}-timings", tab.audio) for side in (FINETUNED, BASE)]
 
     # Fresh on each page load (the aligner may have loaded since), by a private event that stays out of the API.
     def refresh_status() -> str:
-        return aligner_status(aligner)
+        return timer.status
 
     def time_transcripts(tick: bool, last: LastClip | None, result: dict | None) -> list[str]:
-        return transcript_timings(aligner, tick, last, result)
+        return transcript_timings(timer, tick, last, result)
 
     demo.load(refresh_status, None, status, queue=False, api_visibility="private")
-    show = on_gpu(time_transcripts)
     for trigger in (ticked.change, tab.result.change):
-        trigger(show, [ticked, tab.last, tab.result], [status, *views], api_visibility="private")
+        trigger(time_transcripts, [ticked, tab.last, tab.result], [status, *views], api_visibility="private")
 
     with gr.Column(visible=False):  # the endpoint's inputs and output: for API clients only
         api_inputs = [
@@ -203,13 +229,14 @@ def transcribe_timings(demo: gr.Blocks, aligner: Aligner, tab: TranscribeTab, ma
         ]
         api_output = gr.JSON(label="word timings")
         api_button = gr.Button("word timings")
-    api_button.click(word_timings_endpoint(aligner, max_seconds), api_inputs, api_output, api_name="word_timings")
+    api_button.click(word_timings_endpoint(timer, max_seconds), api_inputs, api_output, api_name="word_timings")
 
 
 def item_timings(
-    aligner: Aligner, store: ReviewStore, login: Login, token: str | None, ticked: bool, key: str | None, text: str
+    timer: WordTimer, store: ReviewStore, login: Login, token: str | None, ticked: bool, key: str | None, text: str
 ) -> str:
-    """The Review tab's timed words of the text in the editor, against the clip of the item this login was shown."""
+    """The Review tab's timed words of the text in the editor, against the clip of the item this login was shown.
+    The login and the item are checked here, before any GPU call, and the clip read here."""
     if not ticked or not key:  # nothing on screen (logged out, or not yet in): nothing to time, nothing to refuse
         return ""
     session = login.require(token)
@@ -219,12 +246,17 @@ def item_timings(
         item = store.get(session.item[0])
     except StoreError as error:
         raise gr.Error(str(error), print_exception=False) from error
-    words = time_words(aligner, store.audio_path(item.audio_hash), text, DEFAULT_LANGUAGE, None)
+    try:
+        samples = load_audio(store.audio_path(item.audio_hash), max_seconds=None)
+    except AudioError as error:
+        words: list[WordTiming] | str = str(error)
+    else:
+        [words] = timer.time_texts(samples, [(text, DEFAULT_LANGUAGE)], None)
     return words_html("The text below, word by word", words, f"item-{item.id}")
 
 
 def review_timings(
-    aligner: Aligner, store: ReviewStore, login: Login, key: gr.Textbox, editor: gr.Textbox, player: gr.Audio
+    timer: WordTimer, store: ReviewStore, login: Login, key: gr.Textbox, editor: gr.Textbox, player: gr.Audio
 ) -> None:
     """The Review tab's word timings: reviewers only, for the item on screen and the text in its editor."""
     label = "Word timings: time the words of the text below; click one to hear it"
@@ -232,8 +264,7 @@ def review_timings(
     view = timed_words_view("review-timings", player)
 
     def time_item(token: str | None, tick: bool, on_screen: str | None, text: str) -> str:
-        return item_timings(aligner, store, login, token, tick, on_screen, text)
+        return item_timings(timer, store, login, token, tick, on_screen, text)
 
-    show = on_gpu(time_item)
     for trigger in (ticked.change, player.change):  # the player gets each item's clip (a hidden box fires no change)
-        trigger(show, [login.token, ticked, key, editor], view, api_visibility="private")
+        trigger(time_item, [login.token, ticked, key, editor], view, api_visibility="private")

@@ -7,7 +7,6 @@ this module only wires components and formats that data.
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Container
 from pathlib import Path
 from typing import NamedTuple
@@ -30,22 +29,19 @@ from asr_pt.compare import (
 from asr_pt.metrics import PROTOCOLS
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
 from asr_pt.ui.diffs import DIFF_COLORS, spaced
+from asr_pt.ui.gpu import models_gpu_seconds, on_gpu
 from asr_pt.ui.languages import language_choices
 from asr_pt.ui.send_to_review import LAST_CLIP_SECONDS, LastClip
 from asr_pt.ui.status import TITLES, Models, explain_load_failure, log, status_markdown
 from asr_pt.ui.uploads import RecentUploads
 
-try:  # on a ZeroGPU Space the GPU is lent per call, to functions decorated with spaces.GPU
-    import spaces
-except ImportError:
-    spaces = None
-
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
 
-def gpu_seconds(clip: Audio) -> int:
-    """The GPU time to ask ZeroGPU for: both models on a clip take a fraction of its length, plus warm-up."""
-    return math.ceil(30 + duration(clip.samples) / 2)
+def gpu_seconds(clip: Audio, language: str, context: str, reference: str) -> int:
+    """The GPU time to ask ZeroGPU for a comparison: the clip's through both models (the texts cost nothing next to
+    the audio)."""
+    return models_gpu_seconds(duration(clip.samples))
 
 
 def clip_seconds(audio: str | None) -> float | None:
@@ -80,10 +76,14 @@ def make_transcribe(models: Models, max_seconds: float, kept: Container[str] = (
     uploads = RecentUploads()
 
     def run(clip: Audio, language: str, context: str, reference: str) -> Comparison:
-        return compare(clip, models[FINETUNED], models[BASE], language=language, context=context, reference=reference)
+        try:
+            return compare(
+                clip, models[FINETUNED], models[BASE], language=language, context=context, reference=reference
+            )
+        except (ValueError, ModelLoadError) as error:  # AudioError is a ValueError: bad input, told in its words
+            raise refuse(error) from error  # a gr.Error reaches the page as it is, from a GPU worker too
 
-    if spaces is not None:
-        run = spaces.GPU(duration=lambda clip, *_: gpu_seconds(clip))(run)
+    run = on_gpu(run, gpu_seconds, models.zero_gpu, list(models.by_side.values()))
 
     def transcribe(
         audio: str | None,
@@ -93,9 +93,9 @@ def make_transcribe(models: Models, max_seconds: float, kept: Container[str] = (
     ) -> tuple[dict, LastClip]:
         try:
             clip = uploads.read(audio, max_seconds, kept)
-            comparison = run(clip, language, context, reference)
-        except (ValueError, ModelLoadError) as error:  # AudioError is a ValueError: bad input, told in its words
+        except ValueError as error:  # AudioError
             raise refuse(error) from error
+        comparison = run(clip, language, context, reference)
         runs = comparison.runs
         kept_clip = LastClip(
             pcm=to_pcm16(clip.samples),
