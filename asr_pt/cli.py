@@ -43,11 +43,17 @@ def _import(args: argparse.Namespace) -> None:
     from asr_pt.models import ASRModel
     from asr_pt.review.importer import import_dataset
     from asr_pt.review.store import ReviewStore
+    from asr_pt.shards import launched
 
+    shard = launched()  # under torchrun: this process's share of the clips
     store = ReviewStore(args.data_dir)
-    sizes = {"max_batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens}
+    sizes = {"max_batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens, "device": shard.device(None)}
     finetuned, base = ASRModel(args.finetuned_model, **sizes), ASRModel(args.base_model, **sizes)
-    summary = import_dataset(store, args.dataset, finetuned, base, limit=args.limit, batch_size=args.batch_size)
+    summary = import_dataset(
+        store, args.dataset, finetuned, base, limit=args.limit, batch_size=args.batch_size, shard=shard
+    )
+    if not shard.main:
+        return
     print(f"queued {summary.queued} clips, {summary.already_queued} were queued already, {store.counts()}")
     for problem in summary.unreadable:
         print(f"left out (unreadable): {problem}")

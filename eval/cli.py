@@ -3,7 +3,8 @@
     python -m eval --model zero-shot=Qwen/Qwen3-ASR-1.7B --model fine-tuned=yuriyvnv/Qwen3-ASR-1.7B-PT \
         --dataset "cv17=mozilla-foundation/common_voice_17_0?config=pt&split=test" --output runs/eval
 
-The work is done by `eval.run.evaluate`; this module only reads the command line.
+Under `torchrun --nproc_per_node=N -m eval ...` the clips are split over the N processes (README: "Eval on many
+GPUs"). The work is done by `eval.run.evaluate`; this module only reads the command line.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from asr_pt.cli import DefaultsHelpFormatter
 from asr_pt.corpora import CorpusError
 from asr_pt.models import DEFAULT_LANGUAGE, ModelLoadError
+from asr_pt.shards import launched
 from eval.run import BATCH_SIZE, MAX_NEW_TOKENS, evaluate
 from eval.scores import RESAMPLES, EvaluationError
 
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict | None:
     parser = build_parser()
     args = parser.parse_args(argv)
     models = dict(args.model)
@@ -89,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             dtype=args.dtype,
             resamples=args.resamples,
             slice_by=args.slice_by,
+            shard=launched(),
         )
     except (EvaluationError, CorpusError, ModelLoadError) as error:
         parser.exit(2, f"python -m eval: error: {error}\n")

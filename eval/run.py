@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from asr_pt.explore import PREDICTIONS_FILE, RESULTS_FILE
 from asr_pt.metrics import Scores, score_pair
 from asr_pt.models import DEFAULT_LANGUAGE, TRAINING_RECORD, ASRModel, release_memory
 from asr_pt.review import store as _store  # noqa: F401  (registers the `store:DATA_DIR` corpus scheme)
+from asr_pt.shards import SINGLE, Shard, append_rows, complete_lines, shard_files
 from asr_pt.text import written_form
 from eval.confidence import confidence_scores
 from eval.errors import error_kinds, utterance_changes
@@ -84,31 +84,38 @@ def read_corpus(spec: str, limit: int | None = None) -> Corpus:
 
 
 class Predictions:
-    """`predictions.jsonl`, one line per dataset, model and utterance, appended a batch at a time."""
+    """`predictions.jsonl`, one line per dataset, model and utterance, appended a batch at a time.
 
-    def __init__(self, path: str | Path):
+    Under several processes (`asr_pt.shards`) each appends to a shard file of its own and the main process `merge`s
+    them into `predictions.jsonl` at the end. What a killed run left in shard files is merged first, before any process
+    reads, so every row has one place and a rerun computes only what no process wrote.
+    """
+
+    def __init__(self, path: str | Path, shard: Shard = SINGLE):
         self.path = Path(path)
+        self.own = shard.file(self.path)
         self.rows: dict[tuple[str, str, str], dict] = {}
+        if shard.main:
+            self.merge(())
+        shard.wait()
         if self.path.exists():
-            self._read()
+            self.rows = self._read(self.path, own=shard.main)
 
-    def _read(self) -> None:
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            # A run killed while writing leaves half a line; cut it so that appending starts on a line of its own.
-            data = data[: data.rfind(b"\n") + 1]
-            os.truncate(self.path, len(data))
-        for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+    @staticmethod
+    def _read(path: Path, own: bool) -> dict[tuple[str, str, str], dict]:
+        rows = {}
+        for number, line in enumerate(complete_lines(path, own), 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                self.rows[row["dataset"], row["model"], row["id"]] = row
+                rows[row["dataset"], row["model"], row["id"]] = row
             except (json.JSONDecodeError, KeyError, TypeError) as error:
                 raise EvaluationError(
-                    f"{self.path} line {number} is not a prediction ({type(error).__name__}: {error}); "
+                    f"{path} line {number} is not a prediction ({type(error).__name__}: {error}); "
                     "fix or delete that line, or give another --output"
                 ) from error
+        return rows
 
     def is_current(self, dataset: str, model: str, example: Example) -> bool:
         """A row for this example whose reference is still the example's, decoded the card's way, with word
@@ -118,12 +125,23 @@ class Predictions:
         return row is not None and row["reference"] == example.text and row.get("decode") == DECODE and "words" in row
 
     def append(self, rows: Iterable[dict]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                self.rows[row["dataset"], row["model"], row["id"]] = row
-            f.flush()
-            os.fsync(f.fileno())
+        rows = list(rows)
+        append_rows(self.own, rows)
+        self.rows |= {(row["dataset"], row["model"], row["id"]): row for row in rows}
+
+    def merge(self, keys: Iterable[tuple[str, str, str]]) -> None:
+        """On the main process, when no other one writes: the shard files' rows appended to `predictions.jsonl` in the
+        order of `keys` (one process's order), any others after them, and the shard files removed."""
+        shards = shard_files(self.path)
+        if not shards:
+            return
+        written = self._read(self.path, own=True) if self.path.exists() else {}
+        found = {key: row for file in shards for key, row in self._read(file, own=False).items()}
+        ordered = [key for key in dict.fromkeys([*keys, *found]) if key in found]
+        append_rows(self.path, [found[key] for key in ordered if written.get(key) != found[key]])
+        self.rows |= found
+        for file in shards:
+            file.unlink()
 
     def select(self, dataset: str, model: str, ids: Iterable[str]) -> list[dict]:
         """The rows of one dataset and model for `ids`, in their order, leaving out ids it has no row for."""
@@ -189,11 +207,14 @@ def _transcribe_missing(
     language: str | None,
     warmed_up: set[str],
     progress: bool,
+    shard: Shard,
 ) -> None:
     todo = [
         example
-        for example in corpus.examples
-        if not predictions.is_current(corpus.name, name, example) and example.id not in corpus.skipped_audio
+        for index, example in enumerate(corpus.examples)
+        if shard.owns(index)
+        and not predictions.is_current(corpus.name, name, example)
+        and example.id not in corpus.skipped_audio
     ]
     if not todo:
         return
@@ -253,7 +274,8 @@ def evaluate(
     seed: int = SEED,
     slice_by: Sequence[str] | None = None,
     verbose: bool = True,
-) -> dict:
+    shard: Shard = SINGLE,
+) -> dict | None:
     """Transcribe what `output_dir/predictions.jsonl` lacks, then write `results.json`, `report.md` and
     `report.png` there; returns the results, `{dataset: {model: scores}}`.
 
@@ -262,6 +284,10 @@ def evaluate(
     `slice_by` names the dataset columns to score each model on value by value (default: Common Voice's gender,
     age, accent and variant where the data has them, and duration bins). `verbose` shows progress bars per dataset
     and model and prints the tables at the end.
+
+    Under torchrun, `shard` (`asr_pt.shards.launched()`) is this process's share of every dataset's clips: each process
+    transcribes its own, and the main one merges the predictions and writes the very files one process writes; the
+    others return None.
     """
     if not models or not datasets:
         raise EvaluationError("give at least one model and one dataset")
@@ -275,16 +301,27 @@ def evaluate(
         slice_columns([{"fields": example.fields} for example in corpus.examples], slice_by)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    predictions = Predictions(output / PREDICTIONS_FILE)
+    predictions = Predictions(output / PREDICTIONS_FILE, shard)
     predictions.check_names({corpus.name: corpus.source for corpus in corpora}, models)
 
     warmed_up: set[str] = set()
     for name, model_id in models.items():
-        model = ASRModel(model_id, device=device, dtype=dtype, max_new_tokens=max_new_tokens, max_batch_size=batch_size)
+        model = ASRModel(
+            model_id, device=shard.device(device), dtype=dtype, max_new_tokens=max_new_tokens, max_batch_size=batch_size
+        )
         for corpus in corpora:
-            _transcribe_missing(model, name, corpus, predictions, batch_size, language, warmed_up, verbose)
+            _transcribe_missing(
+                model, name, corpus, predictions, batch_size, language, warmed_up, verbose and shard.main, shard
+            )
         del model
         release_memory()  # one model in memory at a time
+    skipped_by_process = shard.gather({corpus.name: corpus.skipped_audio for corpus in corpora})
+    if not shard.main:
+        return None
+    predictions.merge((corpus.name, name, e.id) for name in models for corpus in corpora for e in corpus.examples)
+    for corpus in corpora:  # in the clips' order, as one process finds them
+        skipped = {i: why for process in skipped_by_process for i, why in process[corpus.name].items()}
+        corpus.skipped_audio = {e.id: skipped[e.id] for e in corpus.examples if e.id in skipped}
 
     results: dict[str, dict[str, dict]] = {}
     rows: dict[tuple[str, str], list[dict]] = {}
